@@ -1,0 +1,1 @@
+"""Policy backends behind one generation protocol (see ``protocol``)."""

@@ -1,0 +1,109 @@
+"""The artifact store: a root folder, local or ``s3://``, reached through fsspec.
+
+Design: every artifact lives under one root (``ASTRO_HOME``, default ``.astro/`` in the working
+directory). Tables are Parquet files written with polars under ``tables/<table>/...``; models are
+folders under ``models/``. Writes are atomic: locally we write a temporary file and rename it; on
+S3 an object appears only when its upload completes, so a reader never sees half a file. Paths
+given to the store are relative ("tables/problems/math500.parquet").
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import polars as pl
+
+
+def astro_home() -> str:
+    """The artifact root: ``$ASTRO_HOME`` or ``.astro`` in the working directory (made absolute)."""
+    root = os.environ.get("ASTRO_HOME", ".astro")
+    if "://" in root:
+        return root.rstrip("/")
+    return str(Path(root).resolve())
+
+
+@dataclass
+class ArtifactStore:
+    root: str
+
+    def __post_init__(self) -> None:
+        self.root = self.root.rstrip("/")
+        self.fs, self._root_path = fsspec.core.url_to_fs(self.root)
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        self.is_local = "file" in protocols
+        if self.is_local:
+            Path(self._root_path).mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_env(cls) -> ArtifactStore:
+        return cls(astro_home())
+
+    # paths -----------------------------------------------------------------------------------
+    def path(self, rel: str) -> str:
+        """Filesystem path (without protocol) of a relative artifact path."""
+        return f"{self._root_path}/{rel.lstrip('/')}"
+
+    def uri(self, rel: str) -> str:
+        """Full URI (with protocol for remote roots) of a relative artifact path."""
+        return f"{self.root}/{rel.lstrip('/')}"
+
+    def exists(self, rel: str) -> bool:
+        return self.fs.exists(self.path(rel))
+
+    def glob(self, pattern: str) -> list[str]:
+        """Relative paths matching a glob under the root, sorted."""
+        prefix = self._root_path.rstrip("/") + "/"
+        return sorted(p[len(prefix):] if p.startswith(prefix) else p for p in self.fs.glob(self.path(pattern)))
+
+    def remove(self, rel: str, recursive: bool = False) -> None:
+        if self.exists(rel):
+            self.fs.rm(self.path(rel), recursive=recursive)
+
+    # bytes -----------------------------------------------------------------------------------
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Write atomically: temp file + rename locally, a single upload on object stores."""
+        target = self.path(rel)
+        if self.is_local:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            tmp = f"{target}.tmp-{uuid.uuid4().hex}"
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        else:
+            self.fs.pipe_file(target, data)
+
+    def read_bytes(self, rel: str) -> bytes:
+        return self.fs.cat_file(self.path(rel))
+
+    # tables and json -------------------------------------------------------------------------
+    def write_parquet(self, df: pl.DataFrame, rel: str) -> None:
+        buf = io.BytesIO()
+        df.write_parquet(buf, compression="zstd")
+        self.write_bytes(rel, buf.getvalue())
+
+    def read_parquet(self, rel: str) -> pl.DataFrame:
+        """Read one Parquet file; a corrupt file raises ``CorruptArtifactError`` naming it."""
+        data = self.read_bytes(rel)
+        try:
+            return pl.read_parquet(io.BytesIO(data))
+        except Exception as exc:  # polars raises ComputeError/OSError variants for bad files
+            raise CorruptArtifactError(f"cannot read Parquet artifact {self.uri(rel)}: {exc}") from exc
+
+    def write_json(self, obj: Any, rel: str) -> None:
+        self.write_bytes(rel, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+    def read_json(self, rel: str) -> Any:
+        return json.loads(self.read_bytes(rel))
+
+
+class CorruptArtifactError(RuntimeError):
+    """An artifact exists but cannot be read (truncated or overwritten file)."""

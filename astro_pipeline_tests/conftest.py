@@ -1,0 +1,38 @@
+"""Shared fixtures: every test gets its own artifact root and Dagster home; real data when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def _data_dir() -> Path | None:
+    env = os.environ.get("ASTRO_DATA_DIR")
+    if env and (Path(env) / "math500.jsonl").is_file():
+        return Path(env)
+    if (SHARED_DATA / "math500.jsonl").is_file():
+        return SHARED_DATA
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _isolated_homes(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASTRO_HOME", str(tmp_path / "astro_home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    (tmp_path / "dagster_home").mkdir()
+    yield
+
+
+@pytest.fixture
+def data_dir(monkeypatch) -> Path:
+    """The real benchmark files (../shared/data); tests that need them skip when absent."""
+    found = _data_dir()
+    if found is None:
+        pytest.skip("benchmark data not found (set ASTRO_DATA_DIR or place ../shared/data)")
+    monkeypatch.setenv("ASTRO_DATA_DIR", str(found))
+    return found
