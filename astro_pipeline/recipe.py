@@ -34,6 +34,7 @@ SECTIONS: dict[str, str] = {
     "backend": "astro_pipeline.llm.settings:BackendSettings",
     "base_model": "astro_pipeline.train.settings:BaseModelSettings",
     "search": "astro_pipeline.search.settings:SearchSettings",
+    "cloning": "astro_pipeline.cloning.settings:CloningSettings",
 }
 
 REPO_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
