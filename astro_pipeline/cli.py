@@ -1,0 +1,166 @@
+"""The ``astro`` command: run the pipeline, open the UI, manage datasets, verify, query, benchmark.
+
+Design: argparse with one small function per sub-command; each calls into the domain packages
+(or, for ``run``/``ui``/``datasets``, the thin Dagster layer). Heavy imports happen inside the
+command that needs them so ``astro --help`` and ``astro verify`` stay quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+BENCHMARKS = {
+    # name -> "module:function"; each returns one JSON-able dict with its figure, baseline and ratio
+    "verify": "astro_pipeline.bench.verify:bench_verify",
+    "generate": "astro_pipeline.bench.generate:bench_generate",
+    "mcts": "astro_pipeline.bench.mcts:bench_mcts_demo",
+}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from astro_pipeline.defs.runner import run_recipe
+
+    results = run_recipe(args.recipe, selection=args.select, partition=args.partition)
+    failed = [r for r in results if not r.success]
+    for r in results:
+        print(f"{'ok ' if r.success else 'FAILED'} {r.asset}{'[' + r.partition + ']' if r.partition else ''}"
+              f"  run {r.run_id}  {r.seconds:.1f}s")
+    return 1 if failed else 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from astro_pipeline.defs.ui import serve
+
+    return serve(recipe=args.recipe, host=args.host, port=args.port)
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from astro_pipeline.defs.datasets import add_dataset, list_datasets, remove_dataset
+
+    if args.action == "add":
+        source = add_dataset(args.name, args.source, problem_field=args.problem_field,
+                             answer_field=args.answer_field, id_field=args.id_field)
+        print(json.dumps(source, indent=2))
+    elif args.action == "remove":
+        remove_dataset(args.name)
+        print(f"removed {args.name}")
+    else:
+        for row in list_datasets():
+            print(json.dumps(row))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from astro_pipeline.verify import verify_file, verify_one
+
+    if args.file:
+        print(json.dumps(verify_file(args.file, gold_field=args.gold_field, response_field=args.response_field)))
+        return 0
+    if args.gold is None or args.response is None:
+        print("astro verify: give --gold and --response, or --file", file=sys.stderr)
+        return 2
+    print(json.dumps(verify_one(args.gold, args.response).to_dict()))
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from astro_pipeline.storage import ArtifactStore
+    from astro_pipeline.warehouse import Warehouse
+
+    warehouse = Warehouse(ArtifactStore.from_env())
+    query = args.query
+    df = warehouse.run_file(query) if query.strip().lower().endswith(".sql") else warehouse.query(query)
+    if args.format == "csv":
+        sys.stdout.write(df.write_csv())
+    elif args.format == "json":
+        sys.stdout.write(json.dumps(df.to_dicts(), default=str) + "\n")
+    else:
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=200):
+            print(df)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    module, _, func = BENCHMARKS[args.name].partition(":")
+    result = getattr(importlib.import_module(module), func)()
+    print(json.dumps({"bench": args.name, **result}, default=str))
+    return 0
+
+
+def cmd_recipe(args: argparse.Namespace) -> int:
+    from astro_pipeline.recipe import load_recipe
+
+    print(json.dumps(load_recipe(args.recipe).resolved(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="astro", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="materialize the recipe's assets through Dagster")
+    run.add_argument("--recipe", default="demo", help="recipe name (recipes/NAME.yaml) or path")
+    run.add_argument("--select", default=None, help="Dagster asset selection, e.g. 'problems' or '+search_trees'")
+    run.add_argument("--partition", default=None, help="only this partition key (a dataset)")
+    run.set_defaults(func=cmd_run)
+
+    ui = sub.add_parser("ui", help="start the Dagster webserver and daemon on 127.0.0.1")
+    ui.add_argument("--recipe", default="demo")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+
+    ds = sub.add_parser("datasets", help="list, add or remove problem datasets (partitions)")
+    ds_sub = ds.add_subparsers(dest="action", required=True)
+    ds_sub.add_parser("list", help="built-in and user datasets")
+    add = ds_sub.add_parser("add", help="register a JSONL/JSON/Parquet/CSV file, s3:// URI or hf:ID[:split]")
+    add.add_argument("name")
+    add.add_argument("source")
+    add.add_argument("--problem-field", default=None)
+    add.add_argument("--answer-field", default=None)
+    add.add_argument("--id-field", default=None)
+    rm = ds_sub.add_parser("remove", help="unregister a user dataset")
+    rm.add_argument("name")
+    ds.set_defaults(func=cmd_datasets)
+
+    ver = sub.add_parser("verify", help="judge a response against a reference answer")
+    ver.add_argument("--gold", default=None)
+    ver.add_argument("--response", default=None)
+    ver.add_argument("--file", default=None, help="a JSONL file: prints counts per verdict")
+    ver.add_argument("--gold-field", default="answer")
+    ver.add_argument("--response-field", default="solution")
+    ver.set_defaults(func=cmd_verify)
+
+    sql = sub.add_parser("sql", help="query the DuckDB warehouse (read-only)")
+    sql.add_argument("query", help="SQL text or a .sql file (names in sql/ work too)")
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sql.set_defaults(func=cmd_sql)
+
+    bench = sub.add_parser("bench", help="measure a stage against its baseline; prints JSON")
+    bench.add_argument("name", choices=sorted(BENCHMARKS))
+    bench.set_defaults(func=cmd_bench)
+
+    rec = sub.add_parser("recipe", help="print a recipe's resolved settings")
+    rec.add_argument("recipe", nargs="?", default="demo")
+    rec.set_defaults(func=cmd_recipe)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"astro {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""``problems[dataset]``: load, normalize and quarantine one dataset's problems."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from astro_pipeline.config import to_dict
+from astro_pipeline.data.load import load_problems
+from astro_pipeline.data.registry import DatasetRegistry
+from astro_pipeline.defs.partitions import dataset_partitions
+from astro_pipeline.defs.resources import AstroResource
+from astro_pipeline.provenance import fingerprint, write_manifest
+from astro_pipeline.warehouse import publish
+
+
+@dg.asset(
+    partitions_def=dataset_partitions,
+    group_name="data",
+    kinds={"polars", "duckdb"},
+    tags={"astro/datasets": "all"},
+    description="Normalized problems of one dataset (warehouse table problems); rejected rows go to quarantine.",
+)
+def problems(context: dg.AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
+    dataset = context.partition_key
+    recipe, store = astro.recipe(), astro.store()
+    source = DatasetRegistry(store).get(dataset)
+    settings = recipe.section("problems")
+    limit = recipe.section("datasets").limit_for(dataset)
+    loaded = load_problems(source, settings, synthetic_settings=recipe.section("synthetic"), limit=limit)
+
+    warehouse = astro.warehouse()
+    path = publish(warehouse, "problems", dataset, loaded.problems)
+    publish(warehouse, "quarantine", dataset, loaded.quarantine, group="problems")
+    settings_used = {"source": source.to_dict(), "problems": to_dict(settings), "limit": limit}
+    write_manifest(store, path, settings=settings_used, fingerprint=fingerprint(settings_used), stats=loaded.stats)
+    for reason, count in loaded.stats.get("quarantined_by_reason", {}).items():
+        context.log.warning(f"{dataset}: {count} row(s) quarantined: {reason}")
+    return dg.MaterializeResult(
+        metadata={
+            "dataset": dataset,
+            "source": source.location or source.kind,
+            "problems": len(loaded.problems),
+            "quarantined": len(loaded.quarantine),
+            "stats": dg.MetadataValue.json(loaded.stats),
+            "path": store.uri(path),
+            "preview": dg.MetadataValue.md(_preview(loaded.problems)),
+        }
+    )
+
+
+def _preview(df) -> str:
+    rows = df.head(5).select("problem_id", "problem", "answer").to_dicts()
+    lines = ["| problem_id | problem | answer |", "| --- | --- | --- |"]
+    for r in rows:
+        text = r["problem"].replace("\n", " ").replace("|", "\\|")[:120]
+        lines.append(f"| {r['problem_id']} | {text} | {str(r['answer']).replace('|', chr(92) + '|')} |")
+    return "\n".join(lines)

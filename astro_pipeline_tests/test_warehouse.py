@@ -1,0 +1,54 @@
+"""The DuckDB warehouse: views over Parquet tables, read-only queries, query files."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from astro_pipeline.storage import ArtifactStore, CorruptArtifactError
+from astro_pipeline.warehouse import Warehouse, publish, table_file
+
+
+def test_views_follow_new_files(tmp_path):
+    wh = Warehouse(ArtifactStore(str(tmp_path / "home")))
+    publish(wh, "problems", "a", pl.DataFrame({"dataset": ["a"], "problem_id": ["1"], "answer": ["2"]}))
+    assert wh.query("SELECT count(*) AS n FROM problems")["n"][0] == 1
+    # a second file appears in the existing view without another refresh
+    wh.store.write_parquet(pl.DataFrame({"dataset": ["b"], "problem_id": ["9"], "answer": ["3"]}),
+                           table_file("problems", "b"))
+    assert wh.query("SELECT count(*) AS n FROM problems")["n"][0] == 2
+
+
+def test_nested_tables_need_a_group_and_union_columns(tmp_path):
+    wh = Warehouse(ArtifactStore(str(tmp_path / "home")))
+    with pytest.raises(ValueError):
+        table_file("quarantine", "a")
+    publish(wh, "quarantine", "a", pl.DataFrame({"line": [1], "reason": ["x"]}), group="problems")
+    publish(wh, "quarantine", "b", pl.DataFrame({"line": [2], "reason": ["y"], "extra": ["z"]}), group="search")
+    df = wh.query("SELECT * FROM quarantine ORDER BY line")
+    assert df["line"].to_list() == [1, 2] and df["extra"].to_list() == [None, "z"]
+
+
+def test_read_only_queries_cannot_write(tmp_path):
+    wh = Warehouse(ArtifactStore(str(tmp_path / "home")))
+    publish(wh, "problems", "a", pl.DataFrame({"x": [1]}))
+    with pytest.raises(Exception, match="read-only"):
+        wh.query("CREATE TABLE t AS SELECT 1")
+
+
+def test_run_file_resolves_names_in_sql_dir(tmp_path):
+    wh = Warehouse(ArtifactStore(str(tmp_path / "home")))
+    q = tmp_path / "q.sql"
+    q.write_text("SELECT 41 + 1 AS answer")
+    assert wh.run_file(q)["answer"][0] == 42
+    with pytest.raises(FileNotFoundError):
+        wh.run_file("no_such_query.sql")
+
+
+def test_truncated_parquet_is_reported(tmp_path):
+    store = ArtifactStore(str(tmp_path / "home"))
+    store.write_parquet(pl.DataFrame({"x": list(range(1000))}), "t.parquet")
+    data = store.read_bytes("t.parquet")
+    store.write_bytes("t.parquet", data[: len(data) // 2])
+    with pytest.raises(CorruptArtifactError, match="t.parquet"):
+        store.read_parquet("t.parquet")
