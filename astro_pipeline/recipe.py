@@ -35,6 +35,9 @@ SECTIONS: dict[str, str] = {
     "base_model": "astro_pipeline.train.settings:BaseModelSettings",
     "search": "astro_pipeline.search.settings:SearchSettings",
     "cloning": "astro_pipeline.cloning.settings:CloningSettings",
+    "sft": "astro_pipeline.train.sft_settings:SFTSettings",
+    "rl": "astro_pipeline.train.rl_settings:RLSettings",
+    "evaluate": "astro_pipeline.evaluate.settings:EvalSettings",
 }
 
 REPO_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
