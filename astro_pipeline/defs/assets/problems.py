@@ -1,8 +1,7 @@
 """``problems[dataset]``: load, normalize and quarantine one dataset's problems."""
 
-from __future__ import annotations
-
 import dagster as dg
+from dagster import AssetExecutionContext
 
 from astro_pipeline.config import to_dict
 from astro_pipeline.data.load import load_problems
@@ -20,7 +19,7 @@ from astro_pipeline.warehouse import publish
     tags={"astro/datasets": "all"},
     description="Normalized problems of one dataset (warehouse table problems); rejected rows go to quarantine.",
 )
-def problems(context: dg.AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
+def problems(context: AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
     dataset = context.partition_key
     recipe, store = astro.recipe(), astro.store()
     source = DatasetRegistry(store).get(dataset)

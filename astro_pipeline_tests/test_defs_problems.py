@@ -1,0 +1,58 @@
+"""Wiring of the problems asset: Dagster materializations, warehouse tables, the run planner."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+
+from astro_pipeline.cli import main
+from astro_pipeline.defs.assets.problems import problems
+from astro_pipeline.defs.resources import AstroResource
+from astro_pipeline.storage import ArtifactStore
+from astro_pipeline.warehouse import Warehouse
+
+
+@pytest.fixture
+def recipe_file(tmp_path):
+    path = tmp_path / "mini.yaml"
+    path.write_text("name: mini\ndatasets:\n  train: [amc2023]\n  benchmarks: [aime2024]\n")
+    return path
+
+
+def test_problems_asset_materializes_and_loads_warehouse(data_dir, recipe_file, tmp_path):
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("dataset", ["aime2024"])
+    result = dg.materialize([problems], partition_key="aime2024", instance=instance,
+                            resources={"astro": AstroResource(recipe_name=str(recipe_file))})
+    assert result.success
+    meta = result.asset_materializations_for_node("problems")[0].metadata
+    assert meta["problems"].value == 30 and meta["quarantined"].value == 0
+    wh = Warehouse(ArtifactStore.from_env())
+    got = wh.query("SELECT count(*) AS n, min(answer) AS a FROM problems WHERE dataset = 'aime2024'")
+    assert got["n"][0] == 30
+    # the settings and versions that made the table sit beside it
+    manifest = ArtifactStore.from_env().read_json("tables/problems/aime2024.parquet.manifest.json")
+    assert manifest["versions"]["polars"] and manifest["settings"]["source"]["name"] == "aime2024"
+
+
+def test_astro_run_records_runs_in_the_instance(data_dir, recipe_file, capsys):
+    assert main(["run", "--recipe", str(recipe_file), "--select", "problems"]) == 0
+    out = capsys.readouterr().out
+    assert "problems[amc2023]" in out and "problems[aime2024]" in out
+    instance = dg.DagsterInstance.get()
+    assert set(instance.get_dynamic_partitions("dataset")) >= {"amc2023", "aime2024"}
+    records = instance.fetch_materializations(dg.AssetKey("problems"), limit=10).records
+    assert {r.partition_key for r in records} == {"amc2023", "aime2024"}
+
+    assert main(["sql", "SELECT dataset, count(*) AS n FROM problems GROUP BY 1 ORDER BY 1",
+                 "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows == [{"dataset": "aime2024", "n": 30}, {"dataset": "amc2023", "n": 40}]
+
+
+def test_astro_run_only_one_partition(data_dir, recipe_file, capsys):
+    assert main(["run", "--recipe", str(recipe_file), "--select", "problems", "--partition", "amc2023"]) == 0
+    out = capsys.readouterr().out
+    assert "problems[amc2023]" in out and "aime2024" not in out
