@@ -38,6 +38,7 @@ SECTIONS: dict[str, str] = {
     "sft": "astro_pipeline.train.sft_settings:SFTSettings",
     "rl": "astro_pipeline.train.rl_settings:RLSettings",
     "evaluate": "astro_pipeline.evaluate.settings:EvalSettings",
+    "operations": "astro_pipeline.operations:OperationsSettings",
 }
 
 REPO_RECIPES = Path(__file__).resolve().parent.parent / "recipes"

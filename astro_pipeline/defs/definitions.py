@@ -1,17 +1,24 @@
-"""The Dagster code location: every asset, resource, check, sensor and schedule of the pipeline."""
+"""The Dagster code location: every asset, resource, check, sensor and schedule of the pipeline.
 
-from __future__ import annotations
+The recipe in force is ``$ASTRO_RECIPE`` (default ``demo``); ``astro ui --recipe`` and
+``astro run --recipe`` set it, so the sensor's interval and the schedule's cron come from it.
+"""
+
+import os
 
 import dagster as dg
 
 from astro_pipeline.defs.assets.problems import problems
 from astro_pipeline.defs.resources import AstroResource
+from astro_pipeline.defs.sensors import make_inbox_sensor
 
 
-def build_definitions() -> dg.Definitions:
+def build_definitions(recipe_name: str | None = None) -> dg.Definitions:
+    recipe_name = recipe_name or os.environ.get("ASTRO_RECIPE", "demo")
     return dg.Definitions(
         assets=[problems],
-        resources={"astro": AstroResource()},
+        sensors=[make_inbox_sensor(recipe_name)],
+        resources={"astro": AstroResource(recipe_name=recipe_name)},
     )
 
 
