@@ -114,6 +114,24 @@ def _clean_phrase(ans: str) -> str:
     return ans
 
 
+def gold_answer(gold: str) -> str:
+    """The answer in a gold text: its last box, else its last ``#### X`` line, else the whole text.
+
+    Gold fields are usually the bare answer ("\\frac{1}{2}"); some datasets give a full solution
+    (MATH ``solution``, GSM8K ``answer`` with a ``####`` line). The "the answer is" phrase is not
+    used for gold: a bare answer text containing those words must stay as it is.
+    """
+    if not gold:
+        return ""
+    boxed = last_boxed_content(gold)
+    if boxed is not None and boxed.strip():
+        return boxed.strip()
+    hashes = _HASH_RE.findall(gold)
+    if hashes:
+        return hashes[-1].strip()
+    return gold.strip()
+
+
 def extract_answer(text: str) -> tuple[str | None, str]:
     """The final answer of ``text`` and how it was found: ``(answer, method)``.
 

@@ -1,0 +1,127 @@
+"""The verifier worker process: parse with math-verify and compare, gold first.
+
+Design choices:
+
+* Runs in a child process managed by ``BatchVerifier``; the parent enforces the per-pair deadline by
+  killing this process, so math-verify's own signal-based timeouts are switched off here
+  (``parsing_timeout=None``, ``timeout_seconds=None``).
+* The answers arriving here were already extracted and normalized by the parent, and are at most
+  ``max_answer_chars`` long. Each is wrapped in ``\\boxed{...}`` and parsed with
+  ``LatexExtractionConfig(boxed_match_priority=0)`` then ``ExprExtractionConfig()``.
+* Gold is parsed first and must yield at least one sympy object; otherwise the verdict is
+  ``unparsable_gold`` (never ``correct``, even if the strings match). ``verify(gold, pred)`` is called
+  in that order because math-verify is not symmetric (e.g. gold "(1,2)" vs pred "1<x<2").
+* Safety of math-verify's ``ExprExtractionConfig`` path: it calls sympy's ``parse_expr`` (which
+  ``eval``s), but only on the regex group ``expr`` of ``math_verify.parser.lazy_expr_regex``, whose
+  character class admits nothing but digits, ``.``, whitespace and ``+ - * × / ^ ( ) ÷``. With no
+  letters, underscores, quotes or brackets no name can be referenced, so that ``eval`` can only
+  build numbers and arithmetic on them; the worst it can do is a huge power, which is what the
+  deadline and the address-space limit are for. The LaTeX path uses latex2sympy's ANTLR parser and
+  evaluates nothing as code. No code in this package calls eval/exec/sympify/parse_expr itself.
+* Gold parses are cached (RL groups verify many responses against one gold answer).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import lru_cache
+from typing import Any
+
+from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+from sympy import Basic
+from sympy.matrices import MatrixBase
+
+_CONFIG = (LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig())
+
+# verdict names as plain strings: the parent maps them onto its Verdict enum
+CORRECT, WRONG, UNPARSABLE_GOLD = "correct", "wrong", "unparsable_gold"
+
+
+def _quiet() -> None:
+    # math-verify warns once that its timeouts are off (we enforce ours) and logs parse failures
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+    import math_verify.grader as grader
+    import math_verify.parser as parser
+
+    grader.TIMEOUT_WARNING_SHOWN = True
+    parser.TIMEOUT_WARNING_SHOWN = True
+
+
+def _has_sympy(parsed: list[Any]) -> bool:
+    return any(isinstance(x, (Basic, MatrixBase)) for x in parsed)
+
+
+@lru_cache(maxsize=4096)
+def _parse_gold(gold: str) -> tuple[Any, ...]:
+    return tuple(parse("\\boxed{" + gold + "}", extraction_config=_CONFIG, parsing_timeout=None))
+
+
+def judge(gold: str, pred: str, float_rounding: int = 6, numeric_precision: int = 15, strict: bool = True) -> tuple[str, str]:
+    """Verdict name and reason for normalized gold and predicted answers (gold first)."""
+    try:
+        gold_parsed = list(_parse_gold(gold))
+    except Exception as exc:  # math-verify swallows most errors itself; be explicit for the rest
+        return UNPARSABLE_GOLD, f"parsing the gold answer failed: {type(exc).__name__}"
+    if not _has_sympy(gold_parsed):
+        return UNPARSABLE_GOLD, "math-verify found no expression in the gold answer"
+    pred_parsed = parse("\\boxed{" + pred + "}", extraction_config=_CONFIG, parsing_timeout=None)
+    if not pred_parsed:
+        return WRONG, "math-verify could not read the predicted answer"
+    ok = verify(
+        gold_parsed,
+        pred_parsed,
+        float_rounding=float_rounding,
+        numeric_precision=numeric_precision,
+        strict=strict,
+        timeout_seconds=None,
+    )
+    if ok:
+        return CORRECT, "math-verify: equivalent to the gold answer"
+    return WRONG, "math-verify: not equivalent to the gold answer"
+
+
+def _limit_memory(mb: int) -> None:
+    if mb <= 0:
+        return
+    try:
+        import resource
+
+        limit = mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):  # not available on this platform: the deadline still holds
+        pass
+
+
+def worker_main(conn: Any, options: dict[str, Any]) -> None:
+    """Serve chunks until the parent sends ``None`` or goes away.
+
+    Protocol: the parent sends a list of ``(index, gold, pred)``; for each pair, in order, this
+    process sends back ``(index, verdict, reason)`` as soon as it is decided, so the parent can
+    time every pair on its own.
+    """
+    _quiet()
+    _limit_memory(int(options.get("worker_memory_mb", 0)))
+    kwargs = {k: options[k] for k in ("float_rounding", "numeric_precision", "strict") if k in options}
+    conn.send("ready")
+    while True:
+        try:
+            chunk = conn.recv()
+        except (EOFError, OSError):
+            break
+        if chunk is None:
+            break
+        for index, gold, pred in chunk:
+            try:
+                verdict, reason = judge(gold, pred, **kwargs)
+            except MemoryError:
+                verdict, reason = "timeout", f"worker memory limit ({options.get('worker_memory_mb')} MiB) exceeded"
+            except RecursionError:
+                verdict, reason = WRONG, "expression too deeply nested to compare"
+            except Exception as exc:  # math-verify normally swallows errors; anything left is a non-match
+                verdict, reason = WRONG, f"comparison failed: {type(exc).__name__}"
+            try:
+                conn.send((index, verdict, reason))
+            except (BrokenPipeError, OSError):
+                os._exit(0)
+    conn.close()

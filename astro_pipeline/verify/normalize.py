@@ -1,0 +1,122 @@
+"""String normalization of extracted answers, and the plain-number reading used by the fast path.
+
+Design choices:
+
+* Only rewrites that cannot change the meaning of a well-formed answer are applied to the text that
+  math-verify sees: ``\\dfrac``/``\\tfrac`` -> ``\\frac``, LaTeX spacing (``\\!``, ``\\,``,
+  ``\\;``) and ``{,}`` inside numbers, ``\\$`` (currency), and for answers that are a single number:
+  thousands separators, leading zeros and a zero fractional part ("2,125" -> "2125",
+  "025" -> "25", "5.00" -> "5").
+* Thousands separators are removed only when the WHOLE answer is one number with 3-digit groups
+  (``-?\\d{1,3}(,\\d{3})+(\\.\\d+)?``), so tuples "(1,2)", intervals and answer lists "1,2,3" are
+  untouched. The one ambiguity, "1,234" meaning the list (1, 234), reads as 1234, as math-verify
+  itself does.
+* Percent signs are NOT stripped from the math-verify input: math-verify already equates "50\\%"
+  with both "50" and "0.5", and stripping would lose the second. The fast path mirrors that rule.
+* Units: a trailing ``\\text{...}``/``\\mbox{...}`` of letters (e.g. ``10\\text{ cm}``) and degree
+  marks (``^\\circ``) are dropped only when what precedes them is a plain number; a text answer like
+  ``\\text{Monday}`` stays as it is.
+* Digits are ASCII only (``[0-9]``, never ``\\d``, which in Python also matches Arabic-Indic,
+  fullwidth and other Unicode digits): lookalike digits are not silently read as numbers here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+_SPACING_RE = re.compile(r"\\[!,;:]|\\ ")
+_THOUSANDS_RE = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
+_NUMBER_RE = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_UNIT_TAIL_RE = re.compile(r"\s*(?:\\(?:text|textbf|mbox|mathrm)\{\s*[A-Za-z][A-Za-z .]*\}|\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree)\s*$")
+_PERCENT_TAIL_RE = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\})\s*$")
+
+
+def normalize_answer(ans: str) -> str:
+    """The answer text handed to math-verify (see the module docstring for every rewrite)."""
+    s = ans.strip()
+    if len(s) >= 2 and s[0] == "$" and s[-1] == "$":
+        s = s.strip("$").strip()
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = s.replace("\\$", "").replace("{,}", ",")
+    s = _SPACING_RE.sub("", s) if ("\\" in s) else s
+    s = s.strip()
+    core, percent = _split_percent(s)
+    plain = _plain_number_text(core)
+    if plain is not None:
+        return plain + ("\\%" if percent else "")
+    return s
+
+
+def _split_percent(s: str) -> tuple[str, bool]:
+    m = _PERCENT_TAIL_RE.search(s)
+    if m and m.start() > 0:
+        return s[: m.start()].rstrip(), True
+    return s, False
+
+
+def _strip_units(s: str) -> str:
+    # strip unit tails repeatedly ("5^\circ\text{C}"), but only keep the result if a number remains
+    t = s
+    for _ in range(3):
+        m = _UNIT_TAIL_RE.search(t)
+        if not m or m.start() == 0:
+            break
+        t = t[: m.start()].rstrip()
+    return t if _NUMBER_RE.fullmatch(t.replace(",", "")) or _THOUSANDS_RE.fullmatch(t) else s
+
+
+def _plain_number_text(s: str) -> str | None:
+    """Canonical text of ``s`` if it is one plain decimal number (units allowed), else ``None``."""
+    s = _strip_units(s)
+    if _THOUSANDS_RE.fullmatch(s):
+        s = s.replace(",", "")
+    if not _NUMBER_RE.fullmatch(s):
+        return None
+    neg = s.startswith("-")
+    body = s[1:] if neg else s
+    int_part, _, frac_part = body.partition(".")
+    int_part = int_part.lstrip("0") or "0"
+    frac_part = frac_part.rstrip("0")
+    text = int_part + ("." + frac_part if frac_part else "")
+    if neg and text != "0":
+        text = "-" + text
+    return text
+
+
+@dataclass(frozen=True)
+class PlainNumber:
+    """A plain decimal number read from an answer; ``percent`` when it carried a percent sign."""
+
+    value: Fraction
+    percent: bool
+    is_integer_text: bool  # written without a decimal point (exact comparison is then math-verify's too)
+
+
+def plain_number(normalized: str) -> PlainNumber | None:
+    """Read a normalized answer as a plain number (optionally with a percent sign), else ``None``."""
+    core, percent = _split_percent(normalized)
+    if not _NUMBER_RE.fullmatch(core) or len(core) > 60:
+        return None
+    return PlainNumber(Fraction(core), percent, "." not in core)
+
+
+def fast_decision(gold: PlainNumber, pred: PlainNumber) -> bool | None:
+    """Decide two plain numbers without sympy, or ``None`` to leave the pair to math-verify.
+
+    Equal values are equivalent. A percentage equals the same number or that number / 100 (as in
+    math-verify). Unequal values are judged wrong only for two integers without percent signs,
+    where math-verify's comparison is exact too; unequal decimals go to math-verify, whose float
+    rounding (``float_rounding`` places) we do not re-implement.
+    """
+    candidates = {gold.value}
+    if gold.percent:
+        candidates.add(gold.value / 100)
+    if pred.percent:
+        candidates |= {c * 100 for c in list(candidates)}
+    if pred.value in candidates:
+        return True
+    if gold.is_integer_text and pred.is_integer_text and not gold.percent and not pred.percent:
+        return False
+    return None

@@ -1,0 +1,458 @@
+"""Verdicts for (gold, response) pairs: extraction, normalization, fast path, time-bounded math-verify.
+
+Pipeline of one pair (the order is the order of the checks, first hit decides):
+
+1. Gold answer: the last ``\\boxed{}`` of the gold text if it has one, else its last ``#### X`` line,
+   else the whole gold text. Empty -> ``unparsable_gold``; longer than ``max_answer_chars`` ->
+   ``unparsable_gold``.
+2. Response longer than ``max_response_chars`` -> ``no_answer``. Predicted answer by
+   ``extract.extract_answer`` (last box, then ``####``, then "the answer is"); none -> ``no_answer``;
+   longer than ``max_answer_chars`` -> ``wrong``.
+3. Both answers are normalized (``normalize.normalize_answer``). If both are plain numbers the pair
+   is decided in the calling process without sympy (``normalize.fast_decision``): equal values are
+   ``correct``, two different integers are ``wrong``; anything else goes on.
+4. math-verify in a worker process (``_worker.judge``): gold parsed first and required to yield an
+   expression (else ``unparsable_gold``), then ``verify(gold, pred)`` in that order.
+5. A worker that does not answer within ``timeout_s`` of starting the pair is killed and replaced;
+   the pair gets ``timeout``. A worker that dies (a crash, the memory limit) gives ``timeout`` too:
+   ``timeout`` means "no decision within the resource bounds", and is never counted as correct.
+
+Design choices:
+
+* Processes, not threads: math-verify's own timeouts use ``signal.alarm`` (main thread only, and a
+  C-level sympy loop ignores them anyway). Killing a process is the only bound that always holds.
+* Workers start from a ``forkserver`` that has imported math-verify once, so replacing a killed
+  worker costs a fork, not a sympy import, and a multi-threaded caller is never ``fork()``ed.
+* Pairs go to workers in chunks (one message per ``chunk_size`` pairs) but each verdict comes back
+  on its own, so every pair has its own deadline and a slow pair never costs its chunk-mates.
+* Only short extracted answers cross the process boundary (not whole responses), which keeps the
+  inter-process traffic small; extraction itself is a linear scan in the calling process.
+* Thread safety: a ``BatchVerifier`` serializes calls that need its workers with a lock; extraction
+  and the fast path run outside it. ``verify_one`` shares one pool per distinct settings value.
+* Nothing here evaluates text as code (see ``_worker`` for why math-verify's paths are safe).
+"""
+
+from __future__ import annotations
+
+import atexit
+import enum
+import json
+import multiprocessing as mp
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import wait as mp_wait
+from pathlib import Path
+from typing import Any
+
+from astro_pipeline.verify.extract import extract_answer, gold_answer
+from astro_pipeline.verify.normalize import fast_decision, normalize_answer, plain_number
+from astro_pipeline.verify.settings import VerifySettings
+
+_SHOWN_CHARS = 500  # answers kept in a Verification are cut to this many characters
+_STARTUP_TIMEOUT_S = 120.0  # a worker that cannot even start is an environment error, not a verdict
+
+
+class Verdict(str, enum.Enum):
+    CORRECT = "correct"
+    WRONG = "wrong"
+    NO_ANSWER = "no_answer"
+    UNPARSABLE_GOLD = "unparsable_gold"
+    TIMEOUT = "timeout"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The verdict on one pair, why, and the answers that were compared (cut to 500 characters)."""
+
+    verdict: Verdict
+    reason: str
+    gold_answer: str | None
+    predicted_answer: str | None
+
+    @property
+    def correct(self) -> bool:
+        return self.verdict is Verdict.CORRECT
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict.value,
+            "reason": self.reason,
+            "gold_answer": self.gold_answer,
+            "predicted_answer": self.predicted_answer,
+        }
+
+
+def _shown(text: str | None) -> str | None:
+    if text is None or len(text) <= _SHOWN_CHARS:
+        return text
+    return text[:_SHOWN_CHARS] + f"... [{len(text)} chars]"
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+@dataclass
+class _Job:
+    """A pair that needs math-verify: its normalized answers and what to show in the verdict."""
+
+    gold: str
+    pred: str
+    gold_shown: str | None
+    pred_shown: str | None
+
+
+def prepare(gold_text: Any, response: Any, settings: VerifySettings) -> Verification | _Job:
+    """Steps 1-3 of the module docstring: a verdict decided without math-verify, or a job for it."""
+    gold_text, response = _as_text(gold_text), _as_text(response)
+    gold = gold_answer(gold_text)
+    if not gold:
+        return Verification(Verdict.UNPARSABLE_GOLD, "the gold answer is empty", gold, None)
+    if len(gold) > settings.max_answer_chars:
+        return Verification(
+            Verdict.UNPARSABLE_GOLD,
+            f"the gold answer is too long ({len(gold)} > {settings.max_answer_chars} chars)",
+            _shown(gold),
+            None,
+        )
+    if len(response) > settings.max_response_chars:
+        return Verification(
+            Verdict.NO_ANSWER,
+            f"the response is too long to search ({len(response)} > {settings.max_response_chars} chars)",
+            _shown(gold),
+            None,
+        )
+    pred, method = extract_answer(response)
+    if pred is None:
+        return Verification(
+            Verdict.NO_ANSWER, "no \\boxed{}, '####' line or 'the answer is' phrase in the response", _shown(gold), None
+        )
+    if len(pred) > settings.max_answer_chars:
+        return Verification(
+            Verdict.WRONG,
+            f"the predicted answer is too long ({len(pred)} > {settings.max_answer_chars} chars)",
+            _shown(gold),
+            _shown(pred),
+        )
+    gold_norm, pred_norm = normalize_answer(gold), normalize_answer(pred)
+    if settings.fast_path:
+        g, p = plain_number(gold_norm), plain_number(pred_norm)
+        if g is not None and p is not None:
+            decided = fast_decision(g, p)
+            if decided is not None:
+                verdict = Verdict.CORRECT if decided else Verdict.WRONG
+                how = "equal" if decided else "different"
+                return Verification(verdict, f"fast path: {how} numbers ({method} answer)", gold, pred)
+    return _Job(gold_norm, pred_norm, _shown(gold), _shown(pred))
+
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class _Worker:
+    def __init__(self, process: Any, conn: Any) -> None:
+        self.process = process
+        self.conn = conn
+        self.pending: deque[tuple[int, str, str]] = deque()
+        self.started = 0.0  # when the pair at the head of ``pending`` started (monotonic seconds)
+
+    def stop(self, kill: bool) -> None:
+        try:
+            if not kill:
+                self.conn.send(None)
+        except (BrokenPipeError, OSError):
+            pass
+        if kill:
+            self.process.kill()
+        self.process.join(timeout=0.5 if not kill else 5.0)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5.0)
+        self.conn.close()
+
+
+class BatchVerifier:
+    """A pool of verifier worker processes; use as a context manager (or call ``close``).
+
+    ``verify_many`` uses every worker (``settings.workers``, 0 = all cores) and returns one
+    ``Verification`` per pair, in order. Workers start lazily on the first pair that needs one.
+    """
+
+    def __init__(self, settings: VerifySettings | None = None) -> None:
+        self.settings = settings or VerifySettings()
+        self.n_workers = self.settings.workers or _cpu_count()
+        self._ctx = mp.get_context(self.settings.start_method)
+        if self.settings.start_method == "forkserver":
+            # only effective if this process has not started its forkserver yet; harmless otherwise
+            self._ctx.set_forkserver_preload(["astro_pipeline.verify._worker"])
+        self._slots: list[_Worker | None] = [None] * self.n_workers
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._closed = False
+        self.stats = {"fast_path": 0, "worker": 0, "timeouts": 0, "restarts": 0}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> BatchVerifier:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._pid != os.getpid():  # a forked copy: the workers belong to the parent
+                self._slots = [None] * self.n_workers
+                return
+            for i, w in enumerate(self._slots):
+                if w is not None:
+                    w.stop(kill=False)
+                    self._slots[i] = None
+
+    def _options(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "float_rounding": s.float_rounding,
+            "numeric_precision": s.numeric_precision,
+            "strict": s.strict,
+            "worker_memory_mb": s.worker_memory_mb,
+        }
+
+    def _start_workers(self, slots: Iterable[int]) -> None:
+        from astro_pipeline.verify._worker import worker_main
+
+        started = []
+        for i in slots:
+            parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+            proc = self._ctx.Process(
+                target=worker_main, args=(child_conn, self._options()), daemon=True, name=f"astro-verify-{i}"
+            )
+            proc.start()
+            child_conn.close()
+            started.append((i, _Worker(proc, parent_conn)))
+        for i, w in started:
+            # wait for the worker's "ready" so start-up time is never charged to a pair's deadline
+            if not w.conn.poll(_STARTUP_TIMEOUT_S):
+                w.stop(kill=True)
+                raise RuntimeError(f"verifier worker did not start within {_STARTUP_TIMEOUT_S:.0f} s")
+            try:
+                w.conn.recv()
+            except (EOFError, OSError) as exc:
+                w.stop(kill=True)
+                raise RuntimeError(f"verifier worker exited at start-up (exit code {w.process.exitcode})") from exc
+            self._slots[i] = w
+
+    def _discard(self, slot: int) -> None:
+        w = self._slots[slot]
+        if w is not None:
+            w.stop(kill=True)
+            self._slots[slot] = None
+            self.stats["restarts"] += 1
+
+    # -- verification ------------------------------------------------------------------------
+    def verify(self, gold: str, response: str) -> Verification:
+        return self.verify_many([(gold, response)])[0]
+
+    def verify_many(self, pairs: Sequence[tuple[str, str]]) -> list[Verification]:
+        """One ``Verification`` per ``(gold, response)`` pair, in the same order."""
+        results: list[Verification | None] = [None] * len(pairs)
+        jobs: list[tuple[int, _Job]] = []
+        for i, (gold, response) in enumerate(pairs):
+            prepared = prepare(gold, response, self.settings)
+            if isinstance(prepared, Verification):
+                results[i] = prepared
+            else:
+                jobs.append((i, prepared))
+        self.stats["fast_path"] += len(pairs) - len(jobs)
+        if jobs:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError("BatchVerifier is closed")
+                if self._pid != os.getpid():  # forked: start our own workers, leave the parent's alone
+                    self._slots = [None] * self.n_workers
+                    self._pid = os.getpid()
+                self.stats["worker"] += len(jobs)
+                self._run_jobs(jobs, results)
+        if any(r is None for r in results):
+            _fail_missing(results)
+        return results  # type: ignore[return-value]  # all settled, checked above
+
+    def _run_jobs(self, jobs: list[tuple[int, _Job]], results: list[Verification | None]) -> None:
+        s = self.settings
+        by_index = dict(jobs)
+        items = [(i, job.gold, job.pred) for i, job in jobs]
+        queue: deque[list[tuple[int, str, str]]] = deque(
+            items[k : k + s.chunk_size] for k in range(0, len(items), s.chunk_size)
+        )
+        n_use = min(self.n_workers, len(queue))
+        missing = [i for i in range(n_use) if self._slots[i] is None or not self._slots[i].process.is_alive()]
+        for i in missing:
+            if self._slots[i] is not None:
+                self._discard(i)
+        if missing:
+            self._start_workers(missing)
+        busy: dict[int, _Worker] = {}
+
+        def settle(index: int, verdict: Verdict, reason: str) -> None:
+            job = by_index[index]
+            results[index] = Verification(verdict, reason, job.gold_shown, job.pred_shown)
+
+        def fail_head(slot: int, w: _Worker, reason: str) -> None:
+            # the pair being worked on gets 'timeout'; the rest of the chunk goes back to the queue
+            index = w.pending.popleft()[0]
+            settle(index, Verdict.TIMEOUT, reason)
+            self.stats["timeouts"] += 1
+            if w.pending:
+                queue.appendleft(list(w.pending))
+            busy.pop(slot, None)
+            self._discard(slot)
+
+        try:
+            while queue or busy:
+                for slot in range(n_use):
+                    if not queue:
+                        break
+                    if slot in busy:
+                        continue
+                    if self._slots[slot] is None:
+                        self._start_workers([slot])
+                    w = self._slots[slot]
+                    assert w is not None
+                    chunk = queue.popleft()
+                    try:
+                        w.conn.send(chunk)
+                    except (BrokenPipeError, OSError):
+                        queue.appendleft(chunk)
+                        self._discard(slot)
+                        continue
+                    w.pending = deque(chunk)
+                    w.started = time.monotonic()
+                    busy[slot] = w
+                if not busy:
+                    continue
+                now = time.monotonic()
+                next_deadline = min(w.started for w in busy.values()) + s.timeout_s
+                ready = mp_wait([w.conn for w in busy.values()], timeout=max(0.0, next_deadline - now))
+                by_conn = {id(w.conn): slot for slot, w in busy.items()}
+                for conn in ready:
+                    slot = by_conn[id(conn)]
+                    w = busy[slot]
+                    try:
+                        while w.pending and conn.poll():
+                            index, verdict, reason = conn.recv()
+                            head = w.pending.popleft()
+                            if head[0] != index:  # protocol invariant: answers come back in order
+                                raise RuntimeError(f"verifier worker answered pair {index}, expected {head[0]}")
+                            settle(index, Verdict(verdict), reason)
+                            w.started = time.monotonic()
+                    except (EOFError, OSError):
+                        w.process.join(timeout=1.0)
+                        fail_head(slot, w, f"the verifier worker died (exit code {w.process.exitcode})")
+                        continue
+                    if not w.pending:
+                        busy.pop(slot)
+                now = time.monotonic()
+                for slot, w in list(busy.items()):
+                    if now - w.started > s.timeout_s:
+                        fail_head(slot, w, f"no verdict within {s.timeout_s:g} s (worker killed)")
+        except BaseException:
+            # interrupted mid-batch: busy workers hold stale answers, so they cannot be reused
+            for slot in list(busy):
+                self._discard(slot)
+            raise
+
+
+def _fail_missing(results: list[Verification | None]) -> None:
+    # every pair is settled by construction; this guards the invariant instead of returning None
+    missing = [i for i, r in enumerate(results) if r is None]
+    raise RuntimeError(f"internal error: no verdict for pairs {missing[:10]}")
+
+
+# -- module-level conveniences ---------------------------------------------------------------
+
+_SHARED: dict[VerifySettings, BatchVerifier] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared(settings: VerifySettings) -> BatchVerifier:
+    with _SHARED_LOCK:
+        bv = _SHARED.get(settings)
+        if bv is None or bv._closed:
+            bv = _SHARED[settings] = BatchVerifier(settings)
+        return bv
+
+
+@atexit.register
+def _close_shared() -> None:
+    with _SHARED_LOCK:
+        for bv in _SHARED.values():
+            bv.close()
+        _SHARED.clear()
+
+
+def verify_one(gold: str, response: str, settings: VerifySettings | None = None) -> Verification:
+    """Verdict for one pair, using a process-wide worker pool shared per settings value."""
+    return _shared(settings or VerifySettings()).verify(gold, response)
+
+
+_FILE_BLOCK = 4096  # rows verified per verify_many call: bounds memory on big files
+
+
+def verify_file(
+    path: str | os.PathLike[str],
+    gold_field: str = "answer",
+    response_field: str = "solution",
+    settings: VerifySettings | None = None,
+) -> dict[str, Any]:
+    """Counts of verdicts over a JSON Lines file of (gold, response) rows.
+
+    Returns ``{"total": N, "correct": .., "wrong": .., "no_answer": .., "unparsable_gold": ..,
+    "timeout": .., "bad_lines": .., "seconds": ..}``. ``bad_lines`` counts lines that are not a JSON
+    object (they are not in ``total``); blank lines are skipped. A missing or null field is judged as
+    an empty text (so a missing gold gives ``unparsable_gold``, a missing response ``no_answer``).
+    """
+    settings = settings or VerifySettings()
+    counts: dict[str, Any] = {"total": 0, **{v.value: 0 for v in Verdict}, "bad_lines": 0}
+    t0 = time.perf_counter()
+
+    def flush(block: list[tuple[str, str]], bv: BatchVerifier) -> None:
+        for v in bv.verify_many(block):
+            counts[v.verdict.value] += 1
+        counts["total"] += len(block)
+        block.clear()
+
+    block: list[tuple[str, str]] = []
+    with BatchVerifier(settings) as bv, Path(path).open(encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:  # JSONDecodeError, or a number too long to convert
+                counts["bad_lines"] += 1
+                continue
+            if not isinstance(row, dict):
+                counts["bad_lines"] += 1
+                continue
+            block.append((_as_text(row.get(gold_field)), _as_text(row.get(response_field))))
+            if len(block) >= _FILE_BLOCK:
+                flush(block, bv)
+        if block:
+            flush(block, bv)
+    counts["seconds"] = round(time.perf_counter() - t0, 3)
+    return counts
