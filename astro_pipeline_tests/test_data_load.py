@@ -44,6 +44,8 @@ BROKEN = [
     (_j({"id": {"x": 1}, "problem": "Dict id", "answer": "1"}), schema.INVALID_ID),
     (_j({"id": "h", "problem": "Long answer", "answer": "y" * 60}), schema.ANSWER_TOO_LONG),
     (_j({"id": 17, "problem": "Numeric id and answer", "answer": 3}), "loaded"),
+    (_j({"id": 17.0, "problem": "Float id equal to an int id", "answer": 3}), schema.DUPLICATE_ID),
+    (_j({"id": 17.5, "problem": "Fractional id", "answer": 3}), schema.INVALID_ID),
     # a raw U+2028 inside a JSON string must not split the line
     ('{"id": "i", "problem": "a\u2028b", "answer": "1"}', "loaded"),
     (_j({"id": "j", "problem": "Windows line end", "answer": "0"}) + "\r", "loaded"),
@@ -291,6 +293,21 @@ def test_hf_builtins_map_their_fields(monkeypatch):
     m500 = load_problems(builtin_source("math500"))
     assert m500.problems.select("problem_id", "subject", "level").rows() == [("test/algebra/1.json", "Algebra", 1)]
     assert calls == list(tables)
+
+
+def test_hf_class_labels_become_their_names(monkeypatch):
+    import datasets
+
+    features = datasets.Features({
+        "problem": datasets.Value("string"), "solution": datasets.Value("string"),
+        "level": datasets.ClassLabel(names=["Level 1", "Level 2", "Level 3", "Level 4", "Level 5", "Level ?"]),
+    })
+    ds = datasets.Dataset.from_dict(
+        {"problem": ["P1", "P2"], "solution": ["\\boxed{1}", "\\boxed{2}"], "level": [4, 5]}, features=features
+    )
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: ds)
+    src = DatasetSource(name="cl", kind="hf", location="x/y", answer_field=None)
+    assert load_problems(src).problems["level"].to_list() == [5, None]
 
 
 def test_hf_errors_name_the_dataset(monkeypatch):

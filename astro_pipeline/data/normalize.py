@@ -120,6 +120,8 @@ def normalize_row(row: Any, source: DatasetSource, settings: ProblemSettings) ->
     raw_id = row.get(source.id_field) if source.id_field else None
     if isinstance(raw_id, str):
         raw_id = raw_id.strip()
+    elif isinstance(raw_id, float) and raw_id.is_integer():
+        raw_id = int(raw_id)  # pandas writes an integer column with gaps as float
     if raw_id is None or raw_id == "":
         problem_id = content_id(problem, settings.id_hash_chars)
         id_source = "content_hash"

@@ -17,6 +17,7 @@ Design choices:
   appear unescaped inside JSON strings.
 * CSV: every value stays a string (so "025" keeps its zeros); an empty cell is an absent value.
   A row with more or fewer cells than the header is an unparsable row.
+* Hugging Face: ``ClassLabel`` columns are turned back into their label names.
 * S3 endpoints: files are opened with plain ``fsspec.open``; botocore (under s3fs) reads the
   standard ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3`` variables, so MinIO, moto or another
   S3-compatible store is reached without any option here (the same holds for the artifact store).
@@ -208,7 +209,22 @@ def _iter_hf(source: DatasetSource) -> Iterator[RawRow]:
         raise DataSourceError(
             f"cannot load Hugging Face dataset {where}, split {source.split!r}: {type(exc).__name__}: {exc}"
         ) from exc
-    return (RawRow(i, value=dict(row)) for i, row in enumerate(ds, start=1))
+    return _hf_rows(ds)
+
+
+def _hf_rows(ds: Any) -> Iterator[RawRow]:
+    # ClassLabel columns hold integer codes; rows carry the label names instead, because a code
+    # means nothing outside the dataset (a MATH copy storing "Level 1".."Level ?" as 0..5 would
+    # otherwise read as level 0..5)
+    features = getattr(ds, "features", None) or {}
+    labels = {name: feat for name, feat in features.items() if type(feat).__name__ == "ClassLabel"}
+    for i, row in enumerate(ds, start=1):
+        row = dict(row)
+        for name, feat in labels.items():
+            code = row.get(name)
+            if isinstance(code, int) and 0 <= code < feat.num_classes:
+                row[name] = feat.int2str(code)
+        yield RawRow(i, value=row)
 
 
 # synthetic -----------------------------------------------------------------------------------------
