@@ -1,0 +1,182 @@
+"""The LLM step world and the runner, driven by the scripted backend double (no model)."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import polars as pl
+import pytest
+
+from astro_pipeline.search.rewards import exact_match_boxed, make_reward_fn
+from astro_pipeline.search.runner import search_problems
+from astro_pipeline.search.scripted import ScriptedBackend
+from astro_pipeline.search.settings import SearchSettings
+from astro_pipeline.search.tree import TREE_NODES_SCHEMA
+
+
+def two_step_script(problem: str, prefix: str, i: int) -> str:
+    """Two plain steps then a boxed one; even samples answer 3, odd ones 4."""
+    depth = prefix.count("\n\n")
+    steps = [f"s{d}.{i}" for d in range(depth, 2)] + [f"so \\boxed{{{3 if i % 2 == 0 else 4}}}"]
+    return "\n\n".join(steps)
+
+
+def _problems(n: int, answer: str = "3") -> pl.DataFrame:
+    return pl.DataFrame({
+        "dataset": ["toy"] * n,
+        "problem_id": [f"p{i}" for i in range(n)],
+        "problem": [f"problem {i}" for i in range(n)],
+        "answer": [answer] * n,
+    })
+
+
+def _run(problems, backend, settings, verifier=exact_match_boxed, **kw):
+    trees: dict[str, pl.DataFrame] = {}
+    summary = search_problems(problems, backend, verifier, settings, on_tree=lambda pid, df: trees.__setitem__(pid, df),
+                              progress=False, **kw)
+    return summary, trees
+
+
+def test_one_iteration_prefixes_stops_priors_rollouts_and_batching():
+    backend = ScriptedBackend(two_step_script)
+    settings = SearchSettings(k=2, m=4, iterations=1, max_step_tokens=7, max_rollout_tokens=50, system_prompt="Be brief.")
+    summary, trees = _run(_problems(3), backend, settings)
+
+    assert len(backend.calls) == 2  # ONE expansion call and ONE rollout call for all three trees
+    expand, rollout = backend.calls
+    assert len(expand) == 3 and {r.prefix for r in expand} == {""}
+    assert all(r.params.n == 2 and r.params.stop == ("\n\n",) and r.params.max_new_tokens == 7 for r in expand)
+    assert expand[0].messages == ({"role": "system", "content": "Be brief."}, {"role": "user", "content": "problem 0"})
+    assert len(rollout) == 6 and {r.prefix for r in rollout} == {"s0.0\n\n", "s0.1\n\n"}
+    assert all(r.params.n == 4 and r.params.stop == () and r.params.max_new_tokens == 50 for r in rollout)
+
+    df = trees["p1"]
+    assert df.schema == pl.Schema(TREE_NODES_SCHEMA)
+    children = df.filter(pl.col("depth") == 1).sort("node_id")
+    assert children["step"].to_list() == ["s0.0", "s0.1"]
+    # "sequence" priors: softmax of logprobs -0.5 and -0.6 over the two siblings
+    p0 = 1 / (1 + math.exp(-0.1))
+    assert children["prior"].to_list() == pytest.approx([p0, 1 - p0])
+    assert children["n_rollouts"].to_list() == [4, 4]
+    assert children["rollout_correct"].to_list() == [2, 2]  # rollouts 0 and 2 box 3, 1 and 3 box 4
+    assert children["reward"].to_list() == pytest.approx([0.5, 0.5])
+    assert children["is_terminal"].to_list() == [False, False]
+    assert children["correct"].to_list() == [None, None]
+    assert summary.problems_searched == 3 and summary.rollouts == 24 and summary.generate_calls == 2
+    assert summary.tokens_generated == 3 * 2 * 1 + 6 * 4 * 3  # 1-word steps; rollouts "s1.i", "so", "\boxed{X}"
+
+
+def test_full_search_terminals_answers_and_one_call_per_phase():
+    backend = ScriptedBackend(two_step_script)
+    settings = SearchSettings(k=2, m=2, iterations=5, max_depth=10)
+    calls_per_step = []
+    summary, trees = _run(_problems(4), backend, settings, log=lambda msg: calls_per_step.append(len(backend.calls)))
+    steps = [b - a for a, b in zip([0, *calls_per_step], calls_per_step)]
+    assert len(steps) == 5 and all(1 <= s <= 2 for s in steps)  # <= one expansion + one rollout call per step
+    for df in trees.values():
+        terms = df.filter(pl.col("is_terminal"))
+        assert terms.height > 0
+        assert (terms["answer"].is_in(["3", "4"])).all()
+        assert terms["correct"].to_list() == [a == "3" for a in terms["answer"].to_list()]
+        assert terms["reward"].to_list() == [1.0 if a == "3" else 0.0 for a in terms["answer"].to_list()]
+        assert (terms["n_rollouts"] == 0).all()
+        assert df.filter(~pl.col("is_terminal") & (pl.col("depth") > 0))["n_rollouts"].to_list() == [2] * (
+            df.filter(~pl.col("is_terminal") & (pl.col("depth") > 0)).height
+        )
+        root = df.filter(pl.col("node_id") == 0).row(0, named=True)
+        assert root["visits"] == 5 and root["parent_id"] is None and root["step"] == "" and root["prior"] == 1.0
+    assert summary.share_with_correct == 1.0 and summary.share_with_both == 1.0
+
+
+def test_terminal_rules_empty_eos_length_and_verifier_gets_gold_first():
+    def script(problem, prefix, i):
+        if prefix:
+            return "more \\boxed{3}"
+        return ["\n\nrest", "no answer here", " ".join(["w"] * 50), "so \\boxed{3}"][i]
+
+    seen = []
+
+    def verifier(golds, responses):
+        seen.extend(zip(golds, responses))
+        return [g == "3" and "\\boxed{3}" in r for g, r in zip(golds, responses)]
+
+    backend = ScriptedBackend(script)
+    settings = SearchSettings(k=4, m=2, iterations=1, max_step_tokens=5)
+    _, trees = _run(_problems(1), backend, settings, verifier=verifier)
+    c = trees["p0"].filter(pl.col("depth") == 1).sort("node_id").to_dicts()
+    assert c[0]["step"] == "" and c[0]["is_terminal"] and c[0]["answer"] is None and c[0]["correct"] is False
+    assert c[1]["is_terminal"] and c[1]["answer"] is None and c[1]["correct"] is False and c[1]["reward"] == 0.0
+    assert not c[2]["is_terminal"] and c[2]["step_tokens"] == 5 and c[2]["n_rollouts"] == 2
+    assert c[2]["reward"] == 1.0 and c[2]["rollout_correct"] == 2
+    assert c[3]["is_terminal"] and c[3]["answer"] == "3" and c[3]["correct"] is True and c[3]["reward"] == 1.0
+    # only responses with a box reach the verifier, gold first, full solution text as the response
+    assert sorted(seen) == sorted([("3", "w w w w w\n\nmore \\boxed{3}")] * 2 + [("3", "so \\boxed{3}")])
+
+
+def test_on_tree_is_called_as_each_tree_finishes_and_done_ids_are_skipped():
+    backend = ScriptedBackend(two_step_script)
+    settings = SearchSettings(k=2, m=1, iterations=2, parallel_trees=1)
+    problems = pl.concat([_problems(4), pl.DataFrame({"dataset": ["toy"], "problem_id": ["nogold"],
+                                                        "problem": ["x"], "answer": [None]},
+                                                       schema_overrides={"answer": pl.String})])
+    order = []
+    summary = search_problems(problems, backend, exact_match_boxed, settings, done_ids={"p1"},
+                              on_tree=lambda pid, df: order.append((pid, len(backend.calls), df["problem_id"].unique().to_list())),
+                              progress=False)
+    assert [o[0] for o in order] == ["p0", "p2", "p3"]
+    assert [o[2] for o in order] == [["p0"], ["p2"], ["p3"]]
+    assert order[0][1] < order[1][1] < order[2][1]  # handed over before the next problem was searched
+    assert all("problem 1" not in r.messages[-1]["content"] for call in backend.calls for r in call)
+    assert summary.problems_skipped_done == 1 and summary.problems_skipped_no_gold == 1
+    assert summary.problems_searched == 3
+
+
+def test_max_sequences_per_call_splits_phases():
+    backend = ScriptedBackend(two_step_script)
+    settings = SearchSettings(k=2, m=4, iterations=1, max_sequences_per_call=8)
+    _run(_problems(3), backend, settings)
+    # expansion: 3 requests x 2 = 6 sequences -> one call; rollouts: 6 requests x 4 = 24 -> three calls
+    assert [sum(r.params.n for r in call) for call in backend.calls] == [6, 8, 8, 8]
+
+
+SEQ = 1 / (1 + math.exp(-3.0))
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("sequence", [SEQ, 1 - SEQ]), ("per_token", [0.5, 0.5]), ("uniform", [0.5, 0.5])])
+def test_prior_normalization_modes(mode, expected):
+    def script(problem, prefix, i):
+        return ["a", "b c d e"][i] + "\n\nso \\boxed{3}"
+
+    backend = ScriptedBackend(script, logprob=lambda text, i: -1.0 * len(text.split()))
+    _, trees = _run(_problems(1), backend, SearchSettings(k=2, m=1, iterations=1, prior_normalization=mode))
+    priors = trees["p0"].filter(pl.col("depth") == 1).sort("node_id")["prior"].to_list()
+    # logprobs -1 (1 token) and -4 (4 tokens): per token both -1; sequence e^-1 : e^-4
+    assert priors == pytest.approx(expected)
+
+
+def test_request_seeds_do_not_depend_on_batch_company():
+    def seeds(n_problems):
+        backend = ScriptedBackend(two_step_script)
+        _run(_problems(n_problems), backend, SearchSettings(k=2, m=2, iterations=3, seed=7))
+        return {(r.messages[-1]["content"], r.prefix, r.params.stop): r.params.seed
+                for call in backend.calls for r in call if r.messages[-1]["content"] == "problem 0"}
+
+    alone, together = seeds(1), seeds(3)
+    assert alone == together and len(set(alone.values())) == len(alone)
+
+
+def test_reward_fn_accepts_each_verifier_form_and_blank_gold_scores_zero():
+    pairs_seen = []
+
+    class Batch:
+        def verify_many(self, pairs):
+            pairs_seen.extend(pairs)
+            return [SimpleNamespace(verdict="correct" if g == r else "incorrect") for g, r in pairs]
+
+    for verifier in (Batch(), lambda pairs: [g == r for g, r in pairs], lambda golds, responses: [float(g == r) for g, r in zip(golds, responses)]):
+        fn = make_reward_fn(verifier)
+        assert fn(["1", "2", "", None], ["1", "3", "", "x"]) == [1.0, 0.0, 0.0, 0.0]
+    assert pairs_seen == [("1", "1"), ("2", "3")]  # gold first; blank/None golds never sent
+    with pytest.raises(TypeError):
+        make_reward_fn(lambda a, b, c: None)
