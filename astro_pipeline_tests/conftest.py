@@ -36,3 +36,7 @@ def data_dir(monkeypatch) -> Path:
         pytest.skip("benchmark data not found (set ASTRO_DATA_DIR or place ../shared/data)")
     monkeypatch.setenv("ASTRO_DATA_DIR", str(found))
     return found
+
+
+# the local S3 server fixtures, for any test module
+from astro_pipeline_tests.s3_fixture import moto_server, s3_bucket, s3_env  # noqa: E402,F401

@@ -6,7 +6,6 @@ import polars as pl
 
 from astro_pipeline.storage import ArtifactStore
 from astro_pipeline.warehouse import Warehouse, publish
-from astro_pipeline_tests.s3_fixture import moto_server, s3_bucket, s3_env  # noqa: F401
 
 
 def test_store_round_trip_on_s3(s3_bucket):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
 
 from astro_pipeline.defs.partitions import ensure_dataset_partitions
+from astro_pipeline.defs.ui import ensure_dagster_home
 from astro_pipeline.recipe import load_recipe
 
 DATASETS_TAG = "astro/datasets"
@@ -50,7 +51,9 @@ def run_recipe(recipe_name: str, selection: str | None = None, partition: str | 
 
     defs = build_definitions()
     graph = defs.resolve_asset_graph()
-    instance = instance or DagsterInstance.get()
+    if instance is None:
+        ensure_dagster_home()
+        instance = DagsterInstance.get()
     datasets = recipe.section("datasets")
     ensure_dataset_partitions(instance, datasets.all_names())
 
