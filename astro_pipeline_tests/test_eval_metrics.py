@@ -95,4 +95,5 @@ def test_answer_key_normalization():
     assert answer_key("\\text{(B)}") == "(B)"
     assert answer_key("\\leftarrow") == "\\leftarrow"  # \left inside a longer command stays
     assert answer_key("0.5") == "0.5" and answer_key("-007") == "-7"
+    assert answer_key("5.00") == answer_key("5") == "5"  # the verifier's own number normalization
     assert answer_key("   ") is None and answer_key(None) is None

@@ -35,6 +35,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from astro_pipeline.verify.normalize import normalize_answer
+
 
 @dataclass(frozen=True)
 class MeanWithError:
@@ -74,32 +76,26 @@ def pass_at_1(correct_by_problem: Sequence[Sequence[bool]]) -> MeanWithError:
 
 _WRAPPERS = re.compile(r"\\(?:left|right|displaystyle)(?![A-Za-z])|\\[!,;: ]")
 _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
-_THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-_INT = re.compile(r"^(-?)0+(\d)")
 
 
 def answer_key(answer: str | None) -> str | None:
     """The string an answer votes with: a light, purely textual normalization.
 
-    Removes whitespace, surrounding ``$``, a trailing period, ``\\left``/``\\right``/spacing
-    commands and ``\\text{}``-style wrappers; ``\\dfrac``/``\\tfrac`` -> ``\\frac``; thousands
-    separators in plain numbers ("2,125" -> "2125"); leading zeros of integers ("025" -> "25").
+    First the verifier's own ``normalize_answer`` (``\\dfrac`` -> ``\\frac``, spacing commands,
+    surrounding ``$``, and for single numbers thousands separators, leading zeros, a zero fraction
+    and unit tails: "2,125" -> "2125", "025" -> "25", "5.00" -> "5"), then: ``\\text{}``-style
+    wrappers unwrapped, ``\\left``/``\\right``/``\\displaystyle`` dropped, all whitespace and a
+    trailing period removed, and ``normalize_answer`` once more on the result.
     It only decides which answers pool their votes; correctness always comes from the verifier.
     Two equivalent but differently written answers ("0.5", "\\frac12") vote separately.
     """
     if answer is None:
         return None
-    s = answer.strip()
-    if len(s) >= 2 and s.startswith("$") and s.endswith("$"):
-        s = s.strip("$")
+    s = normalize_answer(answer)
     s = _TEXT.sub(r"\1", s)
     s = _WRAPPERS.sub("", s)
-    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    s = "".join(s.split())
-    s = s.rstrip(".")
-    if _THOUSANDS.match(s):
-        s = s.replace(",", "")
-    s = _INT.sub(r"\1\2", s)
+    s = "".join(s.split()).rstrip(".")
+    s = normalize_answer(s) if s else s
     return s or None
 
 
