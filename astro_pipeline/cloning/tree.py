@@ -1,0 +1,212 @@
+"""One search tree read from the warehouse table ``tree_nodes`` (the MCTS's output contract).
+
+Design: a ``Tree`` is an immutable index over the rows of one problem (node id -> row, parent,
+children, root path). It validates what procedure cloning relies on: exactly one root (node 0, no
+parent), every parent present, node ids unique. It then splits the terminals into the paper's sets:
+
+* Psi (``correct_terminals``): terminal leaves with ``correct`` true;
+* Lambda (``incorrect_terminals``): terminal leaves with ``correct`` false AND a non-null answer.
+
+A terminal without an answer (a depth-limited dead end) is not in Lambda: Algorithm 1 needs the
+wrong answer to tell incorrect terminals apart ("pairwise different answers") and the verbalized
+doubt refers to it. A terminal that has children (the MCTS should never expand one) is in neither
+set, so a backtrack always leaves a leaf; both cases are counted in ``anomalies``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+TREE_COLUMNS: dict[str, pl.DataType] = {
+    "dataset": pl.String,
+    "problem_id": pl.String,
+    "node_id": pl.Int64,
+    "parent_id": pl.Int64,
+    "depth": pl.Int64,
+    "step": pl.String,
+    "is_terminal": pl.Boolean,
+    "answer": pl.String,
+    "correct": pl.Boolean,
+    "visits": pl.Int64,
+    "q_value": pl.Float64,
+    "prior": pl.Float64,
+    "reward": pl.Float64,
+    "n_rollouts": pl.Int64,
+    "rollout_correct": pl.Int64,
+    "step_logprob": pl.Float64,
+    "step_tokens": pl.Int64,
+}
+# the columns procedure cloning reads (the rest of the contract is carried but not needed)
+REQUIRED_COLUMNS = ("dataset", "problem_id", "node_id", "parent_id", "step", "is_terminal", "answer", "correct",
+                    "visits", "q_value")
+ROOT = 0
+
+
+def answer_key(answer: str | None) -> str | None:
+    """The string under which two answers count as "the same" for Lambda's distinctness.
+
+    Whitespace, surrounding ``$`` and a trailing period are ignored ("1/2", "$1/2$", " 1 / 2 ." agree).
+    Callers with a real equivalence (math-verify) can pass their own key to ``linearize_tree``.
+    """
+    if answer is None:
+        return None
+    s = "".join(answer.split()).strip("$")
+    return s[:-1] if s.endswith(".") and len(s) > 1 else s
+
+
+def check_columns(nodes: pl.DataFrame) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in nodes.columns]
+    if missing:
+        raise ValueError(f"tree_nodes frame lacks column(s) {missing}; has {nodes.columns}")
+
+
+@dataclass(frozen=True)
+class Node:
+    node_id: int
+    parent_id: int | None
+    step: str
+    is_terminal: bool
+    answer: str | None
+    correct: bool | None
+    visits: int
+    q_value: float
+    depth: int
+
+
+@dataclass
+class Tree:
+    dataset: str
+    problem_id: str
+    nodes: dict[int, Node]
+    children: dict[int, list[int]] = field(default_factory=dict)
+    anomalies: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_frame(cls, nodes: pl.DataFrame) -> Tree:
+        """Index the rows of ONE problem's tree."""
+        check_columns(nodes)
+        if nodes.height == 0:
+            raise ValueError("empty tree")
+        keys = nodes.select("dataset", "problem_id").unique()
+        if keys.height != 1:
+            raise ValueError(f"a Tree holds one problem, got {keys.height} (dataset, problem_id) pairs")
+        dataset, problem_id = keys.row(0)
+        by_id: dict[int, Node] = {}
+        for r in nodes.sort("node_id").iter_rows(named=True):
+            nid = int(r["node_id"])
+            if nid in by_id:
+                raise ValueError(f"{problem_id}: duplicate node_id {nid}")
+            by_id[nid] = Node(
+                node_id=nid,
+                parent_id=None if r["parent_id"] is None else int(r["parent_id"]),
+                step=r["step"] or "",
+                is_terminal=bool(r["is_terminal"]),
+                answer=r["answer"],
+                correct=r["correct"],
+                visits=int(r["visits"] or 0),
+                q_value=float(r["q_value"] if r["q_value"] is not None else 0.0),
+                depth=int(r["depth"]) if r.get("depth") is not None else -1,
+            )
+        tree = cls(dataset=str(dataset), problem_id=str(problem_id), nodes=by_id)
+        tree._index()
+        return tree
+
+    def _index(self) -> None:
+        roots = [n.node_id for n in self.nodes.values() if n.parent_id is None]
+        if roots != [ROOT]:
+            raise ValueError(f"{self.problem_id}: expected exactly one root with node_id {ROOT}, got {roots}")
+        self.children = {nid: [] for nid in self.nodes}
+        for n in self.nodes.values():
+            if n.parent_id is None:
+                continue
+            if n.parent_id not in self.nodes:
+                raise ValueError(f"{self.problem_id}: node {n.node_id} has unknown parent {n.parent_id}")
+            self.children[n.parent_id].append(n.node_id)
+        # a cycle would make path() loop; every node must reach the root within len(nodes) hops
+        for nid in self.nodes:
+            self.path(nid)
+        self.anomalies = {
+            "nonleaf_terminals": sum(1 for n in self.nodes.values() if n.is_terminal and self.children[n.node_id]),
+            "unanswered_terminals": sum(
+                1 for n in self.nodes.values() if n.is_terminal and not n.correct and n.answer is None
+            ),
+        }
+
+    # structure ---------------------------------------------------------------------------------
+    def __getitem__(self, node_id: int) -> Node:
+        return self.nodes[node_id]
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self.nodes
+
+    def path(self, node_id: int) -> list[int]:
+        """Node ids from the root to ``node_id`` (both included)."""
+        out = [node_id]
+        cur = self.nodes[node_id].parent_id
+        while cur is not None:
+            out.append(cur)
+            if len(out) > len(self.nodes):
+                raise ValueError(f"{self.problem_id}: parent cycle through node {node_id}")
+            cur = self.nodes[cur].parent_id
+        return out[::-1]
+
+    def is_ancestor(self, ancestor: int, node_id: int) -> bool:
+        """True when ``ancestor`` is a proper ancestor of ``node_id``."""
+        return ancestor != node_id and ancestor in self.path(node_id)
+
+    def is_leaf(self, node_id: int) -> bool:
+        return not self.children[node_id]
+
+    # Psi and Lambda ----------------------------------------------------------------------------
+    def correct_terminals(self) -> list[int]:
+        """Psi: correct terminal leaves, sorted by node id."""
+        return [n.node_id for n in self.nodes.values() if n.is_terminal and n.correct is True and self.is_leaf(n.node_id)]
+
+    def incorrect_terminals(self) -> list[int]:
+        """Lambda: incorrect terminal leaves that state an answer, sorted by node id."""
+        return [
+            n.node_id
+            for n in self.nodes.values()
+            if n.is_terminal and n.correct is False and n.answer is not None and self.is_leaf(n.node_id)
+        ]
+
+    def solution_text(self, node_id: int) -> str:
+        """The steps from the root to ``node_id`` joined by the step delimiter."""
+        return "\n\n".join(self.nodes[i].step for i in self.path(node_id) if i != ROOT)
+
+
+def iter_trees(trees: pl.DataFrame) -> Iterator[Tree]:
+    """One ``Tree`` per (dataset, problem_id) of a tree_nodes frame, in sorted key order."""
+    check_columns(trees)
+    if trees.height == 0:
+        return
+    parts = trees.partition_by(["dataset", "problem_id"], as_dict=True, maintain_order=False)
+    for key in sorted(parts, key=lambda k: (str(k[0]), str(k[1]))):
+        yield Tree.from_frame(parts[key])
+
+
+def tree_index(trees: pl.DataFrame) -> dict[tuple[str, str], Tree]:
+    return {(t.dataset, t.problem_id): t for t in iter_trees(trees)}
+
+
+def problem_index(problems: pl.DataFrame | None) -> dict[tuple[str | None, str], dict[str, Any]]:
+    """(dataset, problem_id) -> problem row (problem, answer, ...).
+
+    The problems frame may lack ``dataset`` (one dataset at a time); its rows are then keyed
+    ``(None, problem_id)`` and ``lookup_problem`` falls back to them.
+    """
+    out: dict[tuple[str | None, str], dict[str, Any]] = {}
+    if problems is None:
+        return out
+    has_ds = "dataset" in problems.columns
+    for r in problems.iter_rows(named=True):
+        out[(str(r["dataset"]) if has_ds else None, str(r["problem_id"]))] = r
+    return out
+
+
+def lookup_problem(index: dict[tuple[str | None, str], dict[str, Any]], dataset: str, problem_id: str) -> dict[str, Any] | None:
+    return index.get((dataset, problem_id)) or index.get((None, problem_id))
