@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,34 @@ class ArtifactStore:
 
     def read_bytes(self, rel: str) -> bytes:
         return self.fs.cat_file(self.path(rel))
+
+    # folders (models) ---------------------------------------------------------------------------
+    def put_dir(self, local_dir: str | os.PathLike[str], rel: str) -> str:
+        """Publish a finished local folder as ``rel``, replacing what was there; returns its URI.
+
+        Locally: copy beside the target, then swap by rename, so readers see the old or the new
+        folder, never a mix. On S3: upload every file, then write the ``.complete`` marker last.
+        """
+        target = self.path(rel)
+        if self.is_local:
+            staging = f"{target}.staging-{uuid.uuid4().hex}"
+            shutil.copytree(local_dir, staging)
+            old = f"{target}.old-{uuid.uuid4().hex}"
+            if Path(target).exists():
+                os.replace(target, old)
+            os.replace(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            self.remove(rel, recursive=True)
+            self.fs.put(str(local_dir).rstrip("/") + "/", target, recursive=True)
+        self.write_bytes(f"{rel}/.complete", b"")
+        return self.uri(rel)
+
+    def model_ref(self, rel: str) -> str:
+        """What to hand a model loader: the local folder, or the s3:// URI (fetched into a cache)."""
+        if not self.exists(f"{rel}/.complete"):
+            raise FileNotFoundError(f"no complete model folder at {self.uri(rel)}; materialize it first")
+        return self.path(rel) if self.is_local else self.uri(rel)
 
     # tables and json -------------------------------------------------------------------------
     def write_parquet(self, df: pl.DataFrame, rel: str) -> None:

@@ -1,0 +1,38 @@
+"""Small pieces shared by the asset modules: metric tables, local work folders, markdown tables."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+from astro_pipeline.storage import ArtifactStore
+
+METRIC_SCHEMA = {"stage": pl.String, "step": pl.Int64, "name": pl.String, "value": pl.Float64}
+
+
+def metrics_frame(stage: str, rows: list[tuple[int, str, float]]) -> pl.DataFrame:
+    """Warehouse ``train_metrics`` rows (stage, step, name, value)."""
+    return pl.DataFrame(
+        [{"stage": stage, "step": int(s), "name": n, "value": float(v)} for s, n, v in rows], schema=METRIC_SCHEMA
+    )
+
+
+def work_dir(store: ArtifactStore, name: str) -> Path:
+    """A local folder for checkpoints and scratch: inside a local store, else under ASTRO_CACHE."""
+    if store.is_local:
+        path = Path(store.path(f"work/{name}"))
+    else:
+        cache = Path(os.environ.get("ASTRO_CACHE", Path(tempfile.gettempdir()) / "astro_cache"))
+        path = cache / "work" / store.root.replace("://", "_").replace("/", "_") / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def markdown_table(df: pl.DataFrame, max_rows: int = 10, max_chars: int = 120) -> str:
+    cols = df.columns
+    lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    for row in df.head(max_rows).iter_rows():
+        cells = [str(v).replace("\n", " ").replace("|", "\\|")[:max_chars] for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
