@@ -6,9 +6,9 @@ part is drawn from the bank with the caller's seeded ``random.Random``.
 
 Naming the ancestor (``describe_step``), so "go back to where we {ref}" points at a real step:
 
-* the step's equation when it has one: the last sentence with "=", trimmed to its mathematical
-  part ("So the total is 21 - 4 = 17." -> "computed 21 - 4 = 17"); a long chain keeps its last
-  link ("x = 2 + 3 = 5" stays, a > 60 character one becomes "3 = 5"-style tail);
+* the step's equation when it has one: the last sentence (or line) with "=", trimmed to the run of
+  mathematical tokens around its first "=" ("So the total is 21 - 4 = 17 apples." -> "computed
+  21 - 4 = 17"); a chain longer than 60 characters keeps its last link only;
 * otherwise its opening words: 'wrote "First, find the common denominator"';
 * a demo-style label ("B: 21 - 4 = 17") adds " in step B".
 
@@ -24,7 +24,7 @@ import re
 from astro_pipeline.cloning.settings import PhraseBank
 
 _LABEL_RE = re.compile(r"^\s*([A-Z])\s*:\s*")
-_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?;])\s+")
+_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?;])\s+|\s*\n\s*")
 _MATH_TOKEN_RE = re.compile(r"[0-9=+\-*/^()\\{}\[\]<>|×÷·]")
 _BOX_OPEN_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
 MAX_EQUATION_CHARS = 60
@@ -65,10 +65,12 @@ def unbox(text: str) -> str:
 
 
 def _is_math(tok: str) -> bool:
-    return bool(_MATH_TOKEN_RE.search(tok)) or (len(tok) == 1 and tok.isalpha()) or tok.startswith("$")
+    core = tok.strip("()[]{}.,;:!?$\"'")
+    return bool(_MATH_TOKEN_RE.search(core)) or (len(core) == 1 and core.isalpha())
 
 
 def _equation(body: str) -> str | None:
+    """The mathematical part of the last sentence (or line) of ``body`` that has an "=" in it."""
     sentences = [s for s in _SENTENCE_SPLIT_RE.split(body) if "=" in s]
     if not sentences:
         return None
@@ -77,7 +79,12 @@ def _equation(body: str) -> str | None:
     start = first_eq
     while start > 0 and _is_math(toks[start - 1]):
         start -= 1
-    eq = " ".join(toks[start:]).replace("$", "").strip().rstrip(".,;:!?").strip()
+    if start == first_eq and start > 0 and re.fullmatch(r"[A-Za-z_]\w*", toks[start - 1]):
+        start -= 1  # a named quantity: "area = 3 * 4 = 12"
+    end = first_eq + 1
+    while end < len(toks) and _is_math(toks[end]):
+        end += 1
+    eq = " ".join(toks[start:end]).replace("$", "").strip().rstrip(".,;:!?").strip()
     if len(eq) > MAX_EQUATION_CHARS:
         parts = eq.split("=")
         eq = f"{parts[-2].strip()} = {parts[-1].strip()}"
@@ -88,14 +95,14 @@ def _equation(body: str) -> str | None:
 
 def describe_step(step: str) -> str:
     """A verb phrase naming ``step`` for "let's go back to where we {ref}"."""
-    text = " ".join(unbox(step).split())
+    text = unbox(step).strip()
     label = None
     m = _LABEL_RE.match(text)
     if m:
         label, text = m.group(1), text[m.end() :]
     eq = _equation(text)
     if eq:
-        ref = f"computed {eq}"
+        ref = f"computed {' '.join(eq.split())}"
     else:
         words = text.split()[:OPENING_WORDS]
         opening = " ".join(words).rstrip(".,;:!?")

@@ -83,3 +83,29 @@ def tree_frame(
 
     add("", list(children), {"is_terminal": False}, None, 0)
     return pl.DataFrame(rows, schema=TREE_COLUMNS)
+
+
+def example_tree(dataset: str = "toy", problem_id: str = "p1", reference: str = "8") -> pl.DataFrame:
+    """A small demo-style tree (reference "8"): one correct terminal and four wrong ones, two of which
+    share the answer 9::
+
+        0 root
+        ├─ 1 A: 2 + 3 = 5
+        │  ├─ 2 B: 5 * 2 = 10
+        │  │  ├─ 3 C: 10 - 1 = \\boxed{9}     wrong
+        │  │  └─ 4 C: 10 - 2 = \\boxed{8}     correct (n*)
+        │  └─ 5 B: 5 * 3 = 15
+        │     └─ 6 C: 15 - 1 = \\boxed{14}    wrong
+        └─ 7 A: 2 + 4 = 6
+           ├─ 8 B: 6 * 2 = \\boxed{12}        wrong
+           └─ 9 B: 6 * 3 = \\boxed{9}         wrong (same answer as 3)
+    """
+    b = "\\boxed"
+    spec = [
+        ("A: 2 + 3 = 5", [
+            ("B: 5 * 2 = 10", [f"C: 10 - 1 = {b}{{9}}", f"C: 10 - 2 = {b}{{8}}"]),
+            ("B: 5 * 3 = 15", [f"C: 15 - 1 = {b}{{14}}"]),
+        ]),
+        ("A: 2 + 4 = 6", [f"B: 6 * 2 = {b}{{12}}", f"B: 6 * 3 = {b}{{9}}"]),
+    ]
+    return tree_frame(spec, reference=reference, dataset=dataset, problem_id=problem_id)
