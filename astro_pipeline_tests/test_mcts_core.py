@@ -96,9 +96,9 @@ def test_backup_arithmetic_hand_computed():
     assert [x.state for x in tree.nodes] == ["", "a", "b", "aa", "ab", "aaa", "aab"]  # creation order
 
 
-def test_selected_terminal_is_backed_up_not_expanded():
+def test_classic_mode_backs_up_a_selected_terminal_again():
     world = TableWorld(children={"": [("t", 0.0)]}, rewards={"t": 1.0}, terminals={"t"})
-    mcts = MCTS(world, c_puct=1.0, max_depth=5)
+    mcts = MCTS(world, c_puct=1.0, max_depth=5, skip_exhausted=False)
     tree = mcts.new_tree("")
     mcts.search([tree], 3)
     t = tree.root.children[0]
@@ -106,7 +106,24 @@ def test_selected_terminal_is_backed_up_not_expanded():
     assert len(world.evaluate_calls) == 1
     assert world.evaluate_calls[0] == (["t"], [True])  # terminal evaluated directly, flagged as such
     assert (t.visits, t.q, tree.root.visits, tree.root.q) == (3, 1.0, 3, 1.0)
-    assert tree.iterations == 3
+    assert tree.iterations == 3 and not mcts.exhausted(tree)
+
+
+def test_skip_exhausted_never_reselects_terminals_and_finishes_early():
+    # the terminal "t" has almost all the prior; the open "a" must still be chosen next
+    world = TableWorld(children={"": [("t", 10.0), ("a", 0.0)], "a": [("x", 0.0)]},
+                       rewards={"t": 0.0, "a": 0.0, "ax": 1.0}, terminals={"t", "ax"})
+    mcts = MCTS(world, c_puct=1.0, max_depth=5)
+    tree = mcts.new_tree("")
+    mcts.step([tree])
+    assert not mcts.exhausted(tree)
+    mcts.step([tree])
+    assert world.expand_calls == [[""], ["a"]]
+    n = _by_state(tree)
+    assert n["t"].visits == 1 and n["a"].visits == 2 and n["a"].exhausted and tree.root.exhausted
+    assert mcts.exhausted(tree)
+    mcts.search([tree], 5)  # nothing left: no calls, no counted iterations
+    assert len(world.expand_calls) == 2 and len(world.evaluate_calls) == 2 and tree.iterations == 2
 
 
 def test_depth_limit_makes_terminals():
@@ -135,8 +152,8 @@ def test_dead_end_leaf_becomes_terminal():
     tree = mcts.new_tree("")
     mcts.search([tree], 3)  # "a" has no children in the table: a dead end
     a = tree.root.children[0]
-    assert a.terminal and a.q == pytest.approx(0.25) and a.visits == 3
-    assert len(world.expand_calls) == 2
+    assert a.terminal and a.exhausted and a.q == pytest.approx(0.25) and a.visits == 2
+    assert len(world.expand_calls) == 2 and mcts.exhausted(tree) and tree.iterations == 2
 
 
 class RandomWorld:

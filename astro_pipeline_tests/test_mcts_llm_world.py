@@ -180,3 +180,12 @@ def test_reward_fn_accepts_each_verifier_form_and_blank_gold_scores_zero():
     assert pairs_seen == [("1", "1"), ("2", "3")]  # gold first; blank/None golds never sent
     with pytest.raises(TypeError):
         make_reward_fn(lambda a, b, c: None)
+
+
+def test_tree_with_nothing_left_finishes_early():
+    backend = ScriptedBackend(lambda problem, prefix, i: f"so \\boxed{{{i}}}")  # every step is terminal
+    summary, trees = _run(_problems(2), backend, SearchSettings(k=3, m=2, iterations=8))
+    assert len(backend.calls) == 1  # one expansion; terminals need no rollouts; then nothing is left
+    assert summary.problems_searched == 2 and trees["p0"].height == 4
+    assert trees["p0"].filter(pl.col("node_id") == 0)["visits"].item() == 1
+    assert summary.share_with_correct == 0.0  # answers 0, 1, 2; the gold is 3

@@ -21,9 +21,13 @@ One iteration (``MCTS.step``) of every tree, in four short phases:
    (the paper's rule; Q(s,a) is stored on the child node s). The root has no R of its own, so its
    Q is the visit-weighted mean of its children's Q (the "+ R" and "+ 1" terms drop out).
 
-A selected terminal node is not expanded: the iteration only backs it up again (N += 1; its Q stays
-its reward), which is how MCTS exploits a good terminal. Node ids are assigned in creation order
-per tree (root = 0). Randomness belongs to the world (seeded there), never to globals.
+Terminals and exhausted subtrees: a node is *exhausted* when it is terminal, or expanded with every
+child exhausted (no leaf below it can still be expanded). With ``skip_exhausted`` (the default),
+selection never enters an exhausted child, so no iteration is spent re-visiting a known terminal,
+and a tree whose root is exhausted is finished (``MCTS.exhausted``; ``step`` leaves it alone).
+Without it (classic MCTS), a selected terminal is not expanded but backed up again (N += 1; its Q
+stays its reward). Either way an iteration never expands a terminal. Node ids are assigned in
+creation order per tree (root = 0). Randomness belongs to the world (seeded), never to globals.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class Node:
     q: float = 0.0  # Q(parent, action), stored on this node
     reward: float | None = None  # R(s): evaluation of this node (None until evaluated; root: None)
     terminal: bool = False
+    exhausted: bool = False  # terminal, or every child exhausted: nothing left to expand below
     children: list[Node] = field(default_factory=list)
     payload: dict[str, Any] = field(default_factory=dict)  # the world's extra facts about this node
 
@@ -157,14 +162,20 @@ def _as_evaluation(item: Evaluation | float) -> Evaluation:
 class MCTS:
     """PUCT search over a batched ``World``; ``step`` advances many trees by one iteration."""
 
-    def __init__(self, world: World, *, c_puct: float, max_depth: int) -> None:
+    def __init__(self, world: World, *, c_puct: float, max_depth: int, skip_exhausted: bool = True) -> None:
         self.world = world
         self.c_puct = c_puct
         self.max_depth = max_depth
+        self.skip_exhausted = skip_exhausted
 
     def new_tree(self, state: Any, key: Any = None) -> Tree:
-        root = Node(node_id=0, parent=None, depth=0, state=state, terminal=self.world.is_terminal(state))
+        terminal = self.world.is_terminal(state)
+        root = Node(node_id=0, parent=None, depth=0, state=state, terminal=terminal, exhausted=terminal)
         return Tree(root=root, key=key)
+
+    def exhausted(self, tree: Tree) -> bool:
+        """Whether further iterations of ``tree`` can do nothing (only with ``skip_exhausted``)."""
+        return self.skip_exhausted and tree.root.exhausted
 
     # 1. selection ------------------------------------------------------------------------------
     def puct(self, parent: Node, child: Node) -> float:
@@ -175,7 +186,10 @@ class MCTS:
         """Descend by PUCT to a leaf or a terminal node (ties: the earliest-created child)."""
         node = tree.root
         while node.children and not node.terminal:
-            node = max(node.children, key=lambda c: self.puct(node, c))  # max keeps the first of equals
+            options = [c for c in node.children if not c.exhausted] if self.skip_exhausted else node.children
+            if not options:  # only the root can get here: the tree is exhausted
+                break
+            node = max(options, key=lambda c: self.puct(node, c))  # max keeps the first of equals
         return node
 
     # 2. expansion ------------------------------------------------------------------------------
@@ -190,13 +204,14 @@ class MCTS:
         for tree, leaf, items in zip(trees, leaves, proposals):
             candidates = [_as_candidate(it) for it in items]
             if not candidates:  # dead end: nothing to expand into
-                leaf.terminal = True
+                leaf.terminal = leaf.exhausted = True
                 continue
             priors = softmax([c.logprob for c in candidates])  # P(a|s) normalized over the k siblings
             for cand, prior in zip(candidates, priors):
                 child = tree.add_child(leaf, cand.action, cand.state, cand.logprob, cand.info)
                 child.prior = prior
                 child.terminal = child.depth >= self.max_depth or self.world.is_terminal(cand.state)
+                child.exhausted = child.terminal
                 new.append(child)
         return new
 
@@ -232,11 +247,16 @@ class MCTS:
         while node is not None:
             node.visits += 1
             node.q = self.node_value(node)
+            node.exhausted = node.terminal or (bool(node.children) and all(c.exhausted for c in node.children))
             node = node.parent
 
     # one iteration of many trees ---------------------------------------------------------------
     def step(self, trees: Sequence[Tree]) -> None:
-        """Select, expand, evaluate, back up: one iteration of every tree, batched across trees."""
+        """Select, expand, evaluate, back up: one iteration of every tree, batched across trees.
+
+        Exhausted trees (with ``skip_exhausted``) are left alone and their iteration is not counted.
+        """
+        trees = [t for t in trees if not self.exhausted(t)]
         leaves = [self.select(t) for t in trees]
         open_pairs = [(t, leaf) for t, leaf in zip(trees, leaves) if not leaf.terminal]
         new = self.expand([t for t, _ in open_pairs], [leaf for _, leaf in open_pairs])
@@ -248,4 +268,6 @@ class MCTS:
     def search(self, trees: Sequence[Tree], iterations: int) -> None:
         """Run ``iterations`` lock-step iterations over ``trees``."""
         for _ in range(iterations):
+            if all(self.exhausted(t) for t in trees):
+                break
             self.step(trees)

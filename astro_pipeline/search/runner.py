@@ -5,7 +5,8 @@ Design choices:
 * Up to ``parallel_trees`` trees are active at once and advance in lock-step: one MCTS iteration of
   all of them costs one expansion generation call, one rollout generation call and one verifier
   call (more generation calls only when ``max_sequences_per_call`` splits a phase).
-* A tree is finished after ``iterations`` iterations; it is turned into ``tree_nodes`` rows and
+* A tree is finished after ``iterations`` iterations, or earlier when nothing is left to expand
+  (every leaf terminal, with ``skip_exhausted``); it is turned into ``tree_nodes`` rows and
   handed to ``on_tree(problem_id, nodes_df)`` right away, and its slot is refilled from the queue,
   so a killed run loses at most the trees in flight. ``done_ids`` (problem ids already written)
   are skipped: resuming never re-searches a finished problem.
@@ -134,7 +135,7 @@ def search_problems(
 
     generator = MeteredBackend(backend, settings.max_sequences_per_call)
     world = LLMStepWorld(generator, make_reward_fn(verifier), settings)
-    mcts = MCTS(world, c_puct=settings.c_puct, max_depth=settings.max_depth)
+    mcts = MCTS(world, c_puct=settings.c_puct, max_depth=settings.max_depth, skip_exhausted=settings.skip_exhausted)
     queue = deque(with_gold)
     active: list[Tree] = []
     bar = _Progress(len(with_gold), progress, log)
@@ -145,8 +146,8 @@ def search_problems(
                 problem = queue.popleft()
                 active.append(mcts.new_tree(world.root_state(problem), key=problem))
             mcts.step(active)
-            finished = [t for t in active if t.iterations >= settings.iterations]
-            active = [t for t in active if t.iterations < settings.iterations]
+            finished = [t for t in active if t.iterations >= settings.iterations or mcts.exhausted(t)]
+            active = [t for t in active if not (t.iterations >= settings.iterations or mcts.exhausted(t))]
             for tree in finished:
                 nodes, has_correct, has_incorrect = _tree_facts(tree)
                 n_nodes += nodes

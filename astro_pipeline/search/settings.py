@@ -56,6 +56,11 @@ class SearchSettings:
         "how step log-probs become priors P(a|s): 'sequence' = softmax of summed logprobs over siblings, "
         "'per_token' = softmax of mean per-token logprobs (length-normalized), 'uniform' = 1/k",
     )
+    skip_exhausted: bool = setting(
+        True,
+        "selection never enters a terminal node or a subtree with nothing left to expand, and a tree with "
+        "nothing left stops early; false = classic MCTS, where a selected terminal is backed up again",
+    )
     system_prompt: str = setting("", "optional system message before the problem ('' = none)")
 
     def __post_init__(self) -> None:
