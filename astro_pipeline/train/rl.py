@@ -1,0 +1,480 @@
+"""The RL stage: prompt selection by measured solve rate, then GRPO from the SFT model with TRL.
+
+Public API:
+
+* ``measure_solve_rates(backend, problems, settings, verifier) -> pl.DataFrame``: every problem with
+  its measured solve rate and a ``selection`` label (selected / too_easy / too_hard / over_cap).
+* ``select_prompts(backend, problems, settings, verifier) -> pl.DataFrame``: only the selected rows.
+* ``selection_counts(measured) -> dict``: how many problems were too easy, too hard, capped, kept.
+* ``train_rl(sft_model_dir, prompts, settings, out_dir, *, work_dir, on_log=None, resume=True,
+  reflection_counter=None, verifier=None) -> dict``: GRPO, then a Hugging Face folder in ``out_dir``.
+* ``check_guards`` (re-exported from ``rl_guards``).
+
+Design choices:
+
+* Prompt selection samples ``select_samples`` completions per problem through the project's
+  ``Backend`` protocol (chat messages, so the backend applies the model's chat template exactly as
+  GRPO will), verifies each against the gold (gold first) and keeps problems whose solve rate lies in
+  [``min_solve_rate``, ``max_solve_rate``]: GRPO learns nothing from a group whose rewards are all
+  equal. A sample that hit the token budget (finish_reason "length") counts as unsolved whatever it
+  contains. Each request carries seed ``settings.seed + row index``, so a problem's rate does not
+  depend on how requests were batched. Over the cap, ``prompt_priority`` decides who stays.
+* Training is TRL's ``GRPOTrainer`` (it expresses every knob of the recipe: group size, beta, epsilon,
+  loss_type, truncation masking, vLLM). One optimizer step = one generation round
+  (``steps_per_generation = gradient_accumulation_steps``). CPU runs set ``use_cpu=True``,
+  ``bf16=False``, ``gradient_checkpointing=False`` explicitly (TRL defaults them on; DESIGN).
+  GPU recipes: ``use_cpu: false``, ``bf16: true``, ``use_vllm: true`` with ``vllm_mode`` colocate
+  (vLLM shares the training GPU; bound its memory with ``vllm_gpu_memory_utilization``) or server
+  (``trl vllm-serve --model SFT_DIR`` on other GPUs, ``vllm_server_base_url`` pointing at it);
+  multi-GPU training by launching the caller under ``accelerate launch`` / ``torchrun`` (TRL and
+  accelerate read the launcher's environment; nothing here changes). These paths cannot run on the
+  CPU machines and are untested here.
+* Reward: ``rewards.CorrectnessReward`` (+1 correct, -1 otherwise, explicit truncation handling; an
+  unparsable gold raises). All golds are checked before the first step (``rewards.check_golds``).
+* Metrics: every logged step's numeric TRL metrics (``reward``, ``reward_std``,
+  ``completions/mean_length``, ``completions/clipped_ratio``, ``kl`` when beta > 0, ``loss``,
+  ``entropy``, ``learning_rate``...) plus the reward function's (``accuracy``, ``truncated_share``,
+  ``no_answer_share``, ``timeout_share``, ``reflections_per_completion``,
+  ``backtracks_per_completion``) go to ``on_log(step, metrics)``, to TensorBoard
+  (``work_dir/tensorboard``) and into the summary's ``metrics_history``. After a resume, steps between
+  the last checkpoint and the kill are trained and logged again under the same step numbers (the
+  caller should upsert by step).
+* Resume: checkpoints go to ``work_dir/checkpoints`` every ``save_steps``; a rerun with
+  ``resume=True`` continues from the newest COMPLETE checkpoint (one whose ``trainer_state.json``, the
+  last file the trainer writes, exists); half-written ones left by a kill are deleted. A run record
+  (``work_dir/rl_run.json``) holds a fingerprint of the settings, the prompts and the SFT model; a
+  rerun whose fingerprint differs refuses to resume (it would silently mix two runs) unless
+  ``resume=False``, which starts over. If ``out_dir`` already holds a finished model with the same
+  fingerprint, ``train_rl`` returns its summary without training.
+* Guards (``rl_guards``): length explosion and reward collapse stop training through a callback; the
+  summary says whether and why. The model saved is the one at the stop (the caller's asset check
+  decides what to do with an unhealthy run; the reasons are in the summary).
+* Output: ``out_dir`` is written atomically (built in a sibling temp folder, then renamed): config,
+  safetensors, generation config, tokenizer with its chat template, and ``astro_rl_model.json``
+  (summary with resolved settings and library versions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from astro_pipeline.config import to_dict
+from astro_pipeline.llm.protocol import GenerationRequest, SamplingParams
+from astro_pipeline.train.rewards import (
+    CORRECT,
+    CorrectnessReward,
+    ReflectionCounter,
+    check_golds,
+    verify_pairs,
+)
+from astro_pipeline.train.rl_guards import GuardCallback, check_guards
+from astro_pipeline.train.rl_settings import RLSettings
+
+__all__ = [
+    "SUMMARY_FILE",
+    "check_guards",
+    "measure_solve_rates",
+    "select_prompts",
+    "selection_counts",
+    "train_rl",
+]
+
+log = logging.getLogger(__name__)
+
+SUMMARY_FILE = "astro_rl_model.json"
+RUN_FILE = "rl_run.json"
+CHECKPOINTS = "checkpoints"
+TENSORBOARD = "tensorboard"
+
+OnLog = Callable[[int, dict[str, float]], None]
+
+
+# ---------------------------------------------------------------------------------------------
+# prompt selection
+
+
+def _require_columns(df: pl.DataFrame, names: Sequence[str], what: str) -> None:
+    missing = [n for n in names if n not in df.columns]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {missing}; have {df.columns}")
+
+
+def measure_solve_rates(backend: Any, problems: pl.DataFrame, settings: RLSettings, verifier: Any) -> pl.DataFrame:
+    """Every (sampled) problem with ``n_samples``, ``n_correct``, ``n_truncated``, ``solve_rate`` and ``selection``.
+
+    ``backend``: anything with the ``Backend`` protocol's ``generate``. ``problems``: at least
+    ``problem`` and ``answer`` columns (more are kept). ``verifier``: ``verify_many(pairs)`` object or
+    ``fn(gold, response)``; an unparsable gold raises ``UnparsableGoldError``.
+    """
+    _require_columns(problems, ("problem", "answer"), "select_prompts")
+    df = problems
+    if settings.select_max_problems and df.height > settings.select_max_problems:
+        df = df.sample(n=settings.select_max_problems, seed=settings.seed, shuffle=False)
+    check_golds(verifier, df["answer"].to_list(), where="select_prompts")
+    texts, golds = df["problem"].to_list(), [str(a) for a in df["answer"].to_list()]
+    n = settings.select_samples
+    params = dict(
+        n=n, temperature=settings.selection_temperature, top_p=settings.top_p,
+        max_new_tokens=settings.selection_max_new_tokens,
+    )
+    n_correct: list[int] = []
+    n_truncated: list[int] = []
+    for start in range(0, len(texts), settings.select_batch_size):
+        idx = range(start, min(start + settings.select_batch_size, len(texts)))
+        requests = [
+            GenerationRequest(
+                messages=({"role": "user", "content": texts[i]},),
+                params=SamplingParams(**params, seed=settings.seed + i),
+            )
+            for i in idx
+        ]
+        outputs = backend.generate(requests)
+        if len(outputs) != len(requests) or any(len(o) != n for o in outputs):
+            raise ValueError(f"backend returned {[len(o) for o in outputs]} samples for {len(requests)} x {n}")
+        pairs = [(golds[i], s.text) for i, samples in zip(idx, outputs) for s in samples]
+        verdicts = [str(getattr(r.verdict, "value", r.verdict)) for r in verify_pairs(verifier, pairs)]
+        for k, samples in enumerate(outputs):
+            cut = [s.finish_reason == "length" for s in samples]
+            ok = [v == CORRECT and not c for v, c in zip(verdicts[k * n : (k + 1) * n], cut)]
+            n_correct.append(sum(ok))
+            n_truncated.append(sum(cut))
+        log.info("select_prompts: measured %d/%d problems", len(n_correct), len(texts))
+
+    rates = [c / n for c in n_correct]
+    labels = []
+    for r in rates:
+        if r < settings.min_solve_rate:
+            labels.append("too_hard")
+        elif r > settings.max_solve_rate:
+            labels.append("too_easy")
+        else:
+            labels.append("selected")
+    candidates = [i for i, lab in enumerate(labels) if lab == "selected"]
+    if settings.max_prompts and len(candidates) > settings.max_prompts:
+        rng = random.Random(settings.seed)
+        tie = {i: rng.random() for i in candidates}
+        if settings.prompt_priority == "informative":
+            order = sorted(candidates, key=lambda i: (abs(rates[i] - 0.5), tie[i]))
+        else:
+            order = sorted(candidates, key=lambda i: tie[i])
+        for i in order[settings.max_prompts :]:
+            labels[i] = "over_cap"
+    return df.with_columns(
+        pl.Series("n_samples", [n] * df.height, dtype=pl.Int64),
+        pl.Series("n_correct", n_correct, dtype=pl.Int64),
+        pl.Series("n_truncated", n_truncated, dtype=pl.Int64),
+        pl.Series("solve_rate", rates, dtype=pl.Float64),
+        pl.Series("selection", labels, dtype=pl.Utf8),
+    )
+
+
+def selection_counts(measured: pl.DataFrame) -> dict[str, Any]:
+    """Counts per selection label and the mean solve rate of the selected problems."""
+    counts = {label: 0 for label in ("selected", "too_easy", "too_hard", "over_cap")}
+    for label, count in measured.group_by("selection").len().iter_rows():
+        counts[label] = int(count)
+    selected = measured.filter(pl.col("selection") == "selected")
+    return {
+        "measured": measured.height,
+        **counts,
+        "mean_solve_rate_all": float(measured["solve_rate"].mean()) if measured.height else None,
+        "mean_solve_rate_selected": float(selected["solve_rate"].mean()) if selected.height else None,
+    }
+
+
+def select_prompts(backend: Any, problems: pl.DataFrame, settings: RLSettings, verifier: Any) -> pl.DataFrame:
+    """The problems of moderate difficulty for the model behind ``backend`` (see ``measure_solve_rates``).
+
+    Returns the selected rows with their measured ``solve_rate`` (and ``n_samples``, ``n_correct``,
+    ``n_truncated``); the counts of too easy / too hard / capped problems are logged (call
+    ``measure_solve_rates`` + ``selection_counts`` to keep them).
+    """
+    measured = measure_solve_rates(backend, problems, settings, verifier)
+    counts = selection_counts(measured)
+    log.info("select_prompts: %s", counts)
+    return measured.filter(pl.col("selection") == "selected").drop("selection")
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+
+
+def _hash_dir_files(path: Path) -> str:
+    """A cheap content fingerprint of a model folder: names, sizes and the config/tokenizer texts."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.iterdir() if p.is_file()):
+        h.update(f.name.encode())
+        h.update(str(f.stat().st_size).encode())
+        if f.suffix in (".json", ".jinja", ".txt") and f.stat().st_size < 4_000_000:
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def run_fingerprint(sft_model_dir: str | Path, prompts: pl.DataFrame, settings: RLSettings) -> str:
+    """What determines a run: the settings, the prompt rows (problem, answer) and the SFT model folder."""
+    h = hashlib.sha256()
+    h.update(json.dumps(to_dict(settings), sort_keys=True).encode())
+    for problem, answer in prompts.select("problem", "answer").iter_rows():
+        h.update(f"{problem}\x00{answer}\x01".encode())
+    h.update(_hash_dir_files(Path(sft_model_dir)).encode())
+    return h.hexdigest()[:16]
+
+
+def last_complete_checkpoint(ckpt_dir: Path) -> Path | None:
+    """Newest ``checkpoint-N`` with a readable ``trainer_state.json``; newer incomplete ones are deleted."""
+    if not ckpt_dir.is_dir():
+        return None
+    found = []
+    for p in ckpt_dir.iterdir():
+        if p.is_dir() and p.name.startswith("checkpoint-") and p.name[len("checkpoint-") :].isdigit():
+            found.append((int(p.name[len("checkpoint-") :]), p))
+    for _, p in sorted(found, reverse=True):
+        state = p / "trainer_state.json"
+        try:
+            json.loads(state.read_text())
+            return p
+        except (OSError, ValueError):
+            log.warning("train_rl: deleting incomplete checkpoint %s (killed while saving)", p)
+            shutil.rmtree(p, ignore_errors=True)
+    return None
+
+
+def _library_versions() -> dict[str, str]:
+    from astro_pipeline.provenance import library_versions
+
+    return library_versions()
+
+
+def _set_threads(threads: int) -> int:
+    from astro_pipeline.llm.device import set_threads
+
+    return set_threads(threads)
+
+
+def _grpo_config(settings: RLSettings, ckpt_dir: Path):
+    from trl import GRPOConfig
+
+    return GRPOConfig(
+        output_dir=str(ckpt_dir),
+        # hardware: explicit, TRL defaults bf16 and gradient checkpointing to on
+        use_cpu=settings.use_cpu,
+        bf16=settings.bf16,
+        fp16=False,
+        activation_checkpointing=settings.gradient_checkpointing,  # transformers 5's name
+        gradient_checkpointing=settings.gradient_checkpointing,
+        # budget and optimisation
+        max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type=settings.lr_scheduler_type,
+        warmup_steps=settings.warmup_steps,
+        weight_decay=settings.weight_decay,
+        max_grad_norm=settings.max_grad_norm,
+        seed=settings.seed,
+        # GRPO
+        num_generations=settings.num_generations,
+        max_completion_length=settings.max_completion_length,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        beta=settings.beta,
+        epsilon=settings.epsilon,
+        epsilon_high=settings.epsilon_high or None,
+        loss_type=settings.loss_type,
+        scale_rewards=settings.scale_rewards,
+        num_iterations=settings.num_iterations,
+        mask_truncated_completions=settings.truncation == "mask",
+        # generation engine
+        use_vllm=settings.use_vllm,
+        vllm_mode=settings.vllm_mode,
+        vllm_gpu_memory_utilization=settings.vllm_gpu_memory_utilization,
+        vllm_tensor_parallel_size=settings.vllm_tensor_parallel_size,
+        vllm_server_base_url=settings.vllm_server_base_url or None,
+        vllm_enable_sleep_mode=settings.vllm_enable_sleep_mode,
+        # checkpoints and logs (TensorBoard is attached as a callback with a fixed folder)
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        save_total_limit=settings.save_total_limit,
+        save_only_model=False,  # optimizer + RNG states are what make a resume exact
+        logging_strategy="steps",
+        logging_steps=settings.logging_steps,
+        report_to="none",
+        log_completions=False,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        push_to_hub=False,
+    )
+
+
+def _prompt_dataset(prompts: pl.DataFrame):
+    from datasets import Dataset
+
+    ids = prompts["problem_id"].to_list() if "problem_id" in prompts.columns else [str(i) for i in range(prompts.height)]
+    return Dataset.from_dict(
+        {
+            "prompt": [[{"role": "user", "content": p}] for p in prompts["problem"].to_list()],
+            "answer": [str(a) for a in prompts["answer"].to_list()],
+            "problem_id": [str(i) for i in ids],
+        }
+    )
+
+
+def _write_atomic_dir(build: Callable[[Path], None], out_dir: Path) -> None:
+    """Build a folder next to ``out_dir`` and swap it in (an interrupted save leaves no half folder)."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    build(tmp)
+    old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+    if out_dir.exists():
+        os.replace(out_dir, old)
+    os.replace(tmp, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def train_rl(
+    sft_model_dir: str,
+    prompts: pl.DataFrame,
+    settings: RLSettings,
+    out_dir: str,
+    *,
+    work_dir: str,
+    on_log: OnLog | None = None,
+    resume: bool = True,
+    reflection_counter: ReflectionCounter | None = None,
+    verifier: Any = None,
+) -> dict[str, Any]:
+    """GRPO from ``sft_model_dir`` on ``prompts`` (columns problem, answer[, problem_id]); model to ``out_dir``.
+
+    ``work_dir`` holds checkpoints, TensorBoard logs and the run record. ``on_log(step, metrics)`` is
+    called once per logged step. ``reflection_counter(text) -> (n_reflections, n_backtracks)`` (e.g.
+    ``functools.partial(count_reflections, cloning_settings=...)``) adds per-completion reflection and
+    backtrack means. ``verifier``: a ``verify_many`` object (default: a ``BatchVerifier`` with default
+    ``VerifySettings``, closed at the end). Returns the summary also saved as ``astro_rl_model.json``.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
+    from transformers.integrations import TensorBoardCallback
+    from trl import GRPOTrainer
+
+    started = time.perf_counter()
+    _require_columns(prompts, ("problem", "answer"), "train_rl prompts")
+    per_step_prompts = settings.batch_size * settings.gradient_accumulation_steps // settings.num_generations
+    if prompts.height < per_step_prompts:
+        raise ValueError(f"train_rl: {prompts.height} prompts < {per_step_prompts} distinct prompts per step")
+    sft = Path(sft_model_dir)
+    out, work = Path(out_dir), Path(work_dir)
+    ckpt_dir = work / CHECKPOINTS
+    fingerprint = run_fingerprint(sft, prompts, settings)
+
+    if resume and (out / SUMMARY_FILE).is_file():
+        done = json.loads((out / SUMMARY_FILE).read_text())
+        if done.get("fingerprint") == fingerprint:
+            log.info("train_rl: %s already holds this run's model (fingerprint %s)", out, fingerprint)
+            return {**done, "reused": True}
+
+    work.mkdir(parents=True, exist_ok=True)
+    run_file = work / RUN_FILE
+    if resume and run_file.is_file():
+        previous = json.loads(run_file.read_text()).get("fingerprint")
+        if previous != fingerprint and last_complete_checkpoint(ckpt_dir) is not None:
+            raise ValueError(
+                f"train_rl: {work} holds checkpoints of a different run (fingerprint {previous} != {fingerprint}: "
+                "settings, prompts or SFT model changed); pass resume=False to start over"
+            )
+    if not resume:
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+        shutil.rmtree(work / TENSORBOARD, ignore_errors=True)
+    run_file.write_text(json.dumps({"fingerprint": fingerprint, "settings": to_dict(settings)}, indent=2) + "\n")
+    checkpoint = last_complete_checkpoint(ckpt_dir) if resume else None
+
+    threads = _set_threads(settings.threads) if settings.use_cpu else torch.get_num_threads()
+    own_verifier = verifier is None
+    if own_verifier:
+        from astro_pipeline.verify import BatchVerifier
+
+        verifier = BatchVerifier()
+    try:
+        check_golds(verifier, prompts["answer"].to_list(), where="train_rl prompts")
+        tokenizer = AutoTokenizer.from_pretrained(str(sft))
+        if not tokenizer.chat_template:
+            raise ValueError(f"train_rl: the tokenizer in {sft} has no chat template")
+        tokenizer.padding_side = "left"
+        model = AutoModelForCausalLM.from_pretrained(
+            str(sft), dtype=torch.float32 if settings.use_cpu else "auto"
+        )
+        reward = CorrectnessReward(
+            verifier, truncation=settings.truncation, reflection_counter=reflection_counter
+        )
+        guard = GuardCallback(settings, on_log=on_log)
+        from torch.utils.tensorboard import SummaryWriter
+
+        tb_dir = work / TENSORBOARD
+        callbacks = [guard, TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(tb_dir)))]
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=[reward],
+            args=_grpo_config(settings, ckpt_dir),
+            train_dataset=_prompt_dataset(prompts),
+            processing_class=tokenizer,
+            callbacks=callbacks,
+        )
+        # the printer dumps every metric dict to stdout; progress goes through `logging` (GuardCallback)
+        trainer.remove_callback(PrinterCallback)
+        # exactly TRL's truncation rule: the last id is not an EOS (model or tokenizer) nor the pad id
+        reward.eos_token_ids = frozenset([*trainer.eos_token_ids, tokenizer.pad_token_id])
+        if checkpoint is not None:
+            log.info("train_rl: resuming from %s", checkpoint)
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
+        steps_done = int(trainer.state.global_step)
+        history = guard.history
+        final_reasons = check_guards(history, settings)
+
+        summary: dict[str, Any] = {
+            "stage": "rl",
+            "model_dir": str(out),
+            "sft_model_dir": str(sft),
+            "fingerprint": fingerprint,
+            "n_prompts": prompts.height,
+            "target_steps": settings.max_steps,
+            "steps_done": steps_done,
+            "resumed_from": checkpoint.name if checkpoint is not None else None,
+            "stopped_by_guard": bool(guard.stopped_at is not None),
+            "stopped_at_step": guard.stopped_at,
+            "stop_reasons": guard.reasons,
+            "guard_status": "tripped" if final_reasons else "healthy",
+            "guard_reasons": final_reasons,
+            "final_metrics": history[-1] if history else {},
+            "metrics_history": history,
+            "threads": threads,
+            "wall_s": round(time.perf_counter() - started, 1),
+            "tensorboard_dir": str(tb_dir),
+            "work_dir": str(work),
+            "settings": to_dict(settings),
+            "versions": _library_versions(),
+        }
+        if guard.stopped_at is not None:
+            log.warning("train_rl: stopped at step %d: %s", guard.stopped_at, "; ".join(guard.reasons))
+
+        def build(tmp: Path) -> None:
+            trainer.save_model(str(tmp))  # model (safetensors), config, generation config
+            tokenizer.save_pretrained(str(tmp))  # tokenizer + chat template
+            (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; the settings are in the summary
+            (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+
+        _write_atomic_dir(build, out)
+        return summary
+    finally:
+        if own_verifier:
+            verifier.close()
