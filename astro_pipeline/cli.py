@@ -27,7 +27,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = [r for r in results if not r.success]
     for r in results:
         print(f"{'ok ' if r.success else 'FAILED'} {r.asset}{'[' + r.partition + ']' if r.partition else ''}"
-              f"  run {r.run_id}  {r.seconds:.1f}s")
+              f"  run {r.run_id}  {r.seconds:.1f}s"
+              + "".join(f"  check {name}: {'passed' if ok else 'FAILED'}" for name, ok in r.checks.items()))
     return 1 if failed else 0
 
 
@@ -107,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="materialize the recipe's assets through Dagster")
     run.add_argument("--recipe", default="demo", help="recipe name (recipes/NAME.yaml) or path")
-    run.add_argument("--select", default=None, help="Dagster asset selection, e.g. 'problems' or '+search_trees'")
+    run.add_argument("--select", default=None, help="asset selection: Dagster clauses joined by commas, e.g. 'problems,+search_trees'")
     run.add_argument("--partition", default=None, help="only this partition key (a dataset)")
     run.set_defaults(func=cmd_run)
 

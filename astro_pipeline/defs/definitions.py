@@ -8,7 +8,10 @@ import os
 
 import dagster as dg
 
+from astro_pipeline.defs.assets.base_model import base_model
+from astro_pipeline.defs.assets.cloning import cot_corpus, cot_corpus_is_sound, search_traces
 from astro_pipeline.defs.assets.problems import problems
+from astro_pipeline.defs.assets.search_trees import search_trees
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.defs.sensors import make_inbox_sensor
 
@@ -16,7 +19,8 @@ from astro_pipeline.defs.sensors import make_inbox_sensor
 def build_definitions(recipe_name: str | None = None) -> dg.Definitions:
     recipe_name = recipe_name or os.environ.get("ASTRO_RECIPE", "demo")
     return dg.Definitions(
-        assets=[problems],
+        assets=[problems, base_model, search_trees, search_traces, cot_corpus],
+        asset_checks=[cot_corpus_is_sound],
         sensors=[make_inbox_sensor(recipe_name)],
         resources={"astro": AstroResource(recipe_name=recipe_name)},
     )

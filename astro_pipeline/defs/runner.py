@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
 
@@ -29,6 +29,7 @@ class RunOutcome:
     run_id: str
     success: bool
     seconds: float
+    checks: dict[str, bool] = field(default_factory=dict)  # asset check name -> passed
 
 
 def partitions_for(scope: str | None, datasets) -> list[str | None]:
@@ -41,6 +42,17 @@ def partitions_for(scope: str | None, datasets) -> list[str | None]:
     if scope == "all":
         return list(datasets.all_names())
     raise ValueError(f"unknown {DATASETS_TAG} tag value {scope!r}")
+
+
+def parse_selection(selection: str | None) -> AssetSelection:
+    """Dagster selection clauses joined by commas: "problems,+search_trees,cot_corpus*"."""
+    if not selection:
+        return AssetSelection.all()
+    clauses = [c.strip() for c in selection.split(",") if c.strip()]
+    result = AssetSelection.from_string(clauses[0])
+    for clause in clauses[1:]:
+        result = result | AssetSelection.from_string(clause)
+    return result
 
 
 def run_recipe(recipe_name: str, selection: str | None = None, partition: str | None = None,
@@ -57,7 +69,7 @@ def run_recipe(recipe_name: str, selection: str | None = None, partition: str | 
     datasets = recipe.section("datasets")
     ensure_dataset_partitions(instance, datasets.all_names())
 
-    wanted = (AssetSelection.from_string(selection) if selection else AssetSelection.all()).resolve(graph)
+    wanted = parse_selection(selection).resolve(graph)
     assets = list(graph.assets_defs)
     outcomes: list[RunOutcome] = []
     failed: set[AssetKey] = set()
@@ -73,8 +85,9 @@ def run_recipe(recipe_name: str, selection: str | None = None, partition: str | 
             started = time.monotonic()
             result = materialize(assets, selection=[key], partition_key=pk, instance=instance, raise_on_error=False,
                                  tags={"astro/recipe": recipe.name})
+            checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
             outcomes.append(RunOutcome(key.to_user_string(), pk, result.run_id, result.success,
-                                       time.monotonic() - started))
+                                       time.monotonic() - started, checks))
             if not result.success:
                 failed.add(key)
     return outcomes
