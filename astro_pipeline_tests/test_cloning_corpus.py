@@ -10,10 +10,12 @@ import polars as pl
 import pytest
 
 from astro_pipeline.cloning.check import check_corpus
+from astro_pipeline.cloning.detect import count_reflections
 from astro_pipeline.cloning.linearize import linearize_trees
 from astro_pipeline.cloning.settings import CloningSettings
-from astro_pipeline.cloning.toytree import example_tree
+from astro_pipeline.cloning.toytree import example_tree, random_tree
 from astro_pipeline.cloning.verbalize import verbalize_traces
+from astro_pipeline.verify.extract import last_boxed_content
 
 SQL = Path(__file__).resolve().parent.parent / "sql" / "backtrack_stats.sql"
 SETTINGS = replace(CloningSettings(), n_search=6)
@@ -129,3 +131,23 @@ def test_backtrack_stats_sql(corpus):
     hist = {h["n_backtracks"]: h["n_examples"] for h in search["backtrack_histogram"]}
     assert sum(hist.values()) == search["n_examples"] and set(hist) <= {1, 2} and hist
     assert search["tokens_p90"] >= search["tokens_p50"]
+
+
+@pytest.mark.parametrize("answer_boxes", ["keep", "final_only"])
+def test_random_trees_satisfy_every_invariant(answer_boxes):
+    frames, refs = [], {}
+    for i in range(40):
+        df, ref = random_tree(i, problem_id=f"r{i}")
+        frames.append(df)
+        refs[f"r{i}"] = ref
+    trees = pl.concat(frames)
+    problems = pl.DataFrame({"problem_id": list(refs), "problem": ["q"] * len(refs), "answer": list(refs.values())})
+    settings = replace(CloningSettings(), answer_boxes=answer_boxes)
+    res = linearize_trees(trees, settings, problems=problems)
+    assert res.stats["n_problems_with_traces"] + res.stats["n_no_correct_terminal"] == 40
+    assert res.stats["n_traces"]["search"] > 40  # the random trees do have wrong branches
+    cot = verbalize_traces(res.traces, trees, problems, settings)
+    assert check_corpus(cot, res.traces, trees, problems, exact, settings=settings) == []
+    for r in cot.iter_rows(named=True):
+        assert last_boxed_content(r["completion"]) == refs[r["problem_id"]]
+        assert count_reflections(r["completion"], settings) == (r["n_reflections"], r["n_backtracks"])

@@ -103,14 +103,14 @@ def visiting_order(tree: Tree, wrong: list[int], n_star: int, rng: random.Random
     return sorted(wrong, key=lambda w: keys[w])
 
 
-def _answer_groups(tree: Tree, lam: list[int], exclude_key: str | None, key: AnswerKey) -> dict[str, list[int]]:
+def _answer_groups(tree: Tree, lam: list[int], key: AnswerKey) -> dict[str, list[int]]:
+    """Lambda grouped by answer key (sorted keys, node ids ascending)."""
     groups: dict[str, list[int]] = {}
     for nid in lam:
         k = key(tree[nid].answer)
-        if k is None or k == exclude_key:
-            continue
-        groups.setdefault(k, []).append(nid)
-    return groups
+        if k is not None:
+            groups.setdefault(k, []).append(nid)
+    return dict(sorted(groups.items()))
 
 
 def _make_trace(tree: Tree, kind: str, wrong: list[int], correct: int) -> Trace:
@@ -169,18 +169,20 @@ def linearize_tree(
             if made == wanted or made == len(psi):
                 break
 
+    groups = _answer_groups(tree, lam, key)
+    star_key = {n: key(tree[n].answer) for n in psi}
     # the largest k any n* can use: distinct wrong answers other than n*'s own
-    most = max(len(_answer_groups(tree, lam, key(tree[n].answer), key)) for n in psi)
+    most = max(len(groups) - (star_key[n] in groups) for n in psi)
     ks = [k for k in settings.search_backtracks if k <= most]
     if ks and settings.n_search:
         made = 0
         for _ in range(settings.n_search * settings.max_attempts_factor):
             n_star = rng.choice(psi)
             k = rng.choice(ks)
-            groups = _answer_groups(tree, lam, key(tree[n_star].answer), key)
-            if k > len(groups):
+            usable = [a for a in groups if a != star_key[n_star]]
+            if k > len(usable):
                 continue
-            answers = rng.sample(sorted(groups), k)  # k pairwise different wrong answers
+            answers = rng.sample(usable, k)  # k pairwise different wrong answers
             wrong = visiting_order(tree, [rng.choice(groups[a]) for a in answers], n_star, rng)
             made += keep(_make_trace(tree, SEARCH, wrong, n_star))
             if made == settings.n_search:
@@ -274,7 +276,7 @@ def linearize_trees(
         "n_no_tree": reasons.get("no_tree", 0),
         "n_short_of_search": short_of_search,
         "n_traces": {kind: sum(t.kind == kind for t in traces) for kind in (DIRECT, SEARCH, DIRECT_ARM)},
-        "backtracks_histogram": dict(sorted(Counter(t.n_backtracks for t in astro).items())),
+        "backtracks_histogram": {str(k): n for k, n in sorted(Counter(t.n_backtracks for t in astro).items())},
         "n_restarts": sum(t.n_restarts for t in astro),
         "tree_anomalies": dict(sum((Counter(t.anomalies) for t in tree_list), Counter())),
     }

@@ -109,3 +109,28 @@ def example_tree(dataset: str = "toy", problem_id: str = "p1", reference: str = 
         ("A: 2 + 4 = 6", [f"B: 6 * 2 = {b}{{12}}", f"B: 6 * 3 = {b}{{9}}"]),
     ]
     return tree_frame(spec, reference=reference, dataset=dataset, problem_id=problem_id)
+
+
+def random_tree(seed: int, *, problem_id: str = "p1", dataset: str = "toy", width: int = 3, depth: int = 4,
+                p_correct: float = 0.3) -> tuple[pl.DataFrame, str]:
+    """A seeded random demo-style tree and its reference answer (for property tests).
+
+    Labelled arithmetic steps ("B: 3 * 4 = 12"); a branch ends early with probability 0.2 per level
+    and always at ``depth``; a terminal's answer is the reference with probability ``p_correct``,
+    else a random number in 0-20 (so wrong answers repeat, as in real trees).
+    """
+    import random
+
+    rng = random.Random(seed)
+    reference = str(rng.randint(0, 20))
+
+    def node(level: int) -> Any:
+        label = chr(ord("A") + level - 1)
+        if level == depth or (level > 1 and rng.random() < 0.2):
+            answer = reference if rng.random() < p_correct else str(rng.randint(0, 20))
+            return f"{label}: {rng.randint(1, 9)} + {rng.randint(1, 9)} = \\boxed{{{answer}}}"
+        kids = [node(level + 1) for _ in range(rng.randint(1, width))]
+        return (f"{label}: {rng.randint(1, 9)} * {rng.randint(1, 9)} = {rng.randint(1, 81)}", kids)
+
+    children = [node(1) for _ in range(rng.randint(1, width))]
+    return tree_frame(children, reference=reference, dataset=dataset, problem_id=problem_id), reference

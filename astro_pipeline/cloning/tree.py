@@ -16,6 +16,7 @@ set, so a backtrack always leaves a leaf; both cases are counted in ``anomalies`
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import groupby
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,12 +95,16 @@ class Tree:
         keys = nodes.select("dataset", "problem_id").unique()
         if keys.height != 1:
             raise ValueError(f"a Tree holds one problem, got {keys.height} (dataset, problem_id) pairs")
-        dataset, problem_id = keys.row(0)
+        return cls.from_rows(_rows(nodes))
+
+    @classmethod
+    def from_rows(cls, rows: list[dict[str, Any]]) -> Tree:
+        """Index row dicts (tree_nodes columns) of one problem, in any order."""
         by_id: dict[int, Node] = {}
-        for r in nodes.sort("node_id").iter_rows(named=True):
+        for r in sorted(rows, key=lambda r: r["node_id"]):
             nid = int(r["node_id"])
             if nid in by_id:
-                raise ValueError(f"{problem_id}: duplicate node_id {nid}")
+                raise ValueError(f"{r['problem_id']}: duplicate node_id {nid}")
             by_id[nid] = Node(
                 node_id=nid,
                 parent_id=None if r["parent_id"] is None else int(r["parent_id"]),
@@ -111,7 +116,7 @@ class Tree:
                 q_value=float(r["q_value"] if r["q_value"] is not None else 0.0),
                 depth=int(r["depth"]) if r.get("depth") is not None else -1,
             )
-        tree = cls(dataset=str(dataset), problem_id=str(problem_id), nodes=by_id)
+        tree = cls(dataset=str(rows[0]["dataset"]), problem_id=str(rows[0]["problem_id"]), nodes=by_id)
         tree._index()
         return tree
 
@@ -179,14 +184,20 @@ class Tree:
         return "\n\n".join(self.nodes[i].step for i in self.path(node_id) if i != ROOT)
 
 
+def _rows(nodes: pl.DataFrame) -> list[dict[str, Any]]:
+    cols = [c for c in (*REQUIRED_COLUMNS, "depth") if c in nodes.columns]
+    return nodes.select(cols).to_dicts()
+
+
 def iter_trees(trees: pl.DataFrame) -> Iterator[Tree]:
     """One ``Tree`` per (dataset, problem_id) of a tree_nodes frame, in sorted key order."""
     check_columns(trees)
     if trees.height == 0:
         return
-    parts = trees.partition_by(["dataset", "problem_id"], as_dict=True, maintain_order=False)
-    for key in sorted(parts, key=lambda k: (str(k[0]), str(k[1]))):
-        yield Tree.from_frame(parts[key])
+    ordered = trees.with_columns(pl.col("dataset").cast(pl.String), pl.col("problem_id").cast(pl.String))
+    ordered = ordered.sort("dataset", "problem_id", "node_id")
+    for _, group in groupby(_rows(ordered), key=lambda r: (r["dataset"], r["problem_id"])):
+        yield Tree.from_rows(list(group))
 
 
 def tree_index(trees: pl.DataFrame) -> dict[tuple[str, str], Tree]:
