@@ -189,3 +189,11 @@ def test_tree_with_nothing_left_finishes_early():
     assert summary.problems_searched == 2 and trees["p0"].height == 4
     assert trees["p0"].filter(pl.col("node_id") == 0)["visits"].item() == 1
     assert summary.share_with_correct == 0.0  # answers 0, 1, 2; the gold is 3
+
+
+def test_non_string_answers_are_compared_as_text():
+    problems = _problems(1).with_columns(pl.lit(0).alias("answer"))  # an int 0 must not read as "no gold"
+    backend = ScriptedBackend(lambda problem, prefix, i: f"so \\boxed{{{i}}}")
+    summary, trees = _run(problems, backend, SearchSettings(k=2, m=1, iterations=1))
+    assert summary.problems_skipped_no_gold == 0
+    assert trees["p0"].filter(pl.col("is_terminal"))["correct"].to_list() == [True, False]

@@ -76,7 +76,8 @@ def _problems(frame: pl.DataFrame) -> list[Problem]:
     if keys.is_duplicated().any():
         dup = keys.filter(keys.is_duplicated()).row(0)
         raise ValueError(f"problems frame has duplicate (dataset, problem_id), e.g. {dup}")
-    return [Problem(r["dataset"], str(r["problem_id"]), r["problem"], r["answer"])
+    return [Problem(str(r["dataset"]), str(r["problem_id"]), str(r["problem"]),
+                    None if r["answer"] is None else str(r["answer"]))
             for r in frame.select(PROBLEM_COLUMNS).iter_rows(named=True)]
 
 
