@@ -222,3 +222,29 @@ def test_score_completions_truncation_policy_and_missing_problems():
     uneven = pl.concat([completions, completions.head(1).with_columns(pl.lit(1, pl.Int64).alias("sample"))])
     with pytest.raises(ValueError, match="different numbers"):
         score_completions(problems, uneven, exact_verifier, benchmark="t", stage="base")
+
+
+def test_real_phrase_bank_counter_and_real_verifier():
+    """Integration: the cloning stage's reflection detector and the process-pool BatchVerifier."""
+    from astro_pipeline.evaluate.reflections import phrase_bank_counter
+    from astro_pipeline.verify import BatchVerifier, VerifySettings
+
+    class Reflecting(ScriptedEvalBackend):
+        def _text(self, problem, i, greedy, seed):
+            a, b = map(int, re.findall(r"\d+", problem))
+            wrong = f"{a} + {b} = {a + b + 1}."
+            back = "Wait, is this solution right so far? Hmm, I am not sure. Let's go back to where we started and try again."
+            right = f"{a} + {b} = {a + b}.\n\nSo the answer is \\boxed{{\\frac{{{2 * (a + b)}}}{{2}}}}."
+            return f"{wrong}\n\n{back}\n\n{right}" if i % 2 else right
+
+    settings = EvalSettings(n_samples=2, max_new_tokens=200, maj_k=2, greedy=False, batch_size=3)
+    with BatchVerifier(VerifySettings(workers=1)) as verifier:
+        result = evaluate_model(Reflecting(), PROBLEMS, settings, verifier, benchmark="toy", stage="sft",
+                                model_path="m", reflection_counter=phrase_bank_counter())
+    g = result.generations.sort("problem_id", "sample")
+    # \frac{12}{2} = 6 etc.: needs math-verify in a worker, not the plain-number fast path
+    assert g["verdict"].to_list() == ["correct"] * 6 and g["answer"].to_list()[0] == "\\frac{12}{2}"
+    # sample 1 of each problem reflects once and backtracks once; sample 0 does neither
+    assert g["n_backtracks"].to_list() == [0, 1] * 3 and g["n_reflections"].to_list() == [0, 1] * 3
+    assert result.score["mean_backtracks"] == 0.5 and result.score["backtracks_counted"] is True
+    assert result.timings["score_s"] > 0 and result.timings["generate_s"] >= 0

@@ -17,6 +17,9 @@ Design choices:
 * Scoring is ``scoring.judge_completions`` + ``scoring.summarize``: the same code that scores
   reference solutions in ``score_completions``.
 * ``progress(done_problems, total_problems)`` is called after each batch is scored.
+* ``EvalResult.timings``: ``generate_s`` (inside ``backend.generate``), ``score_s`` (inside
+  verification + counting, in the scoring thread), ``score_wait_s`` (the calling thread waiting
+  for scores: the part of scoring that did not overlap generation) and ``total_s``.
 """
 
 from __future__ import annotations
@@ -128,20 +131,24 @@ def evaluate_model(
     golds = gold_answers(problems)
     judge = as_judge(verifier)
     total = problems.height
-    timings = {"generate_s": 0.0, "score_wait_s": 0.0}
+    timings = {"generate_s": 0.0, "score_s": 0.0, "score_wait_s": 0.0}
     frames: list[pl.DataFrame] = []
     started = time.perf_counter()
 
     def score(batch_completions: pl.DataFrame) -> pl.DataFrame:
-        return judge_completions(
-            golds,
-            batch_completions,
-            judge,
-            benchmark=benchmark,
-            stage=stage,
-            reflection_counter=reflection_counter,
-            truncated_is_wrong=settings.truncated_is_wrong,
-        )
+        t0 = time.perf_counter()
+        try:
+            return judge_completions(
+                golds,
+                batch_completions,
+                judge,
+                benchmark=benchmark,
+                stage=stage,
+                reflection_counter=reflection_counter,
+                truncated_is_wrong=settings.truncated_is_wrong,
+            )
+        finally:  # only the one scoring thread writes this key
+            timings["score_s"] += time.perf_counter() - t0
 
     def collect(future: Future, done: int) -> None:
         t0 = time.perf_counter()

@@ -6,6 +6,10 @@ n, temperature, top_p, token budget, seed and prompt that produced it (DESIGN.md
 cannot be reproduced"). The defaults are the paper's protocol as reported (DESIGN.md §2
 "Evaluation": 16 samples per problem, maj@8, greedy too); the demo recipe shrinks them.
 
+The benchmarks are the recipe's ``datasets.benchmarks`` (with ``datasets.limits``), not repeated
+here. The temperature/top_p defaults (0.6/0.95) are common practice for reasoning evaluations; the
+paper's sources do not state them.
+
 ``batch_size`` counts problems per ``backend.generate`` call: each problem contributes one request
 for its ``n_samples`` sampled completions and, with ``greedy`` on, one request for its greedy
 completion, so a call generates ``batch_size * (n_samples + greedy)`` sequences.
@@ -42,12 +46,12 @@ class EvalSettings:
     batch_size: int = setting(
         16, "problems per backend.generate call (each brings n_samples sampled + 1 greedy sequences)"
     )
-    max_problems: int = setting(0, "evaluate only the first N problems of each benchmark (0 = all)")
-    stages: tuple[str, ...] = setting(
-        ("base", "sft", "rl"), "model stages to evaluate (each is scored on every benchmark)"
+    max_problems: int = setting(
+        0, "evaluate only the first N problems of each benchmark, on top of datasets.limits (0 = all)"
     )
-    benchmarks: tuple[str, ...] = setting(
-        ("math500", "amc2023", "aime2024"), "datasets every stage is scored on"
+    stages: tuple[str, ...] = setting(
+        ("base", "sft", "rl"),
+        "model stages to evaluate; each is scored on every benchmark of the recipe's datasets.benchmarks",
     )
 
     def __post_init__(self) -> None:
