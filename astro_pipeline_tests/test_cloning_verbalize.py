@@ -298,3 +298,10 @@ def test_verbalize_uses_rewrites_when_enabled():
     assert cot["completion"][0].startswith("Adding first: 2 + 3 = 5.\n\nB: 5 * 2 = 10")
     with pytest.raises(ValueError, match="backend"):
         verbalize_traces(res.traces, tree_df, PROBLEMS, settings)
+
+
+def test_bank_text_lists_every_phrasing_without_placeholders():
+    from astro_pipeline.cloning.phrases import bank_text
+
+    text = bank_text(BANK)
+    assert "{" not in text and "restart our solution from the beginning" in text and "go back to where we" in text

@@ -126,3 +126,10 @@ def confirmation_paragraph(bank: PhraseBank, rng: random.Random) -> str:
 
 def closing_paragraph(bank: PhraseBank, rng: random.Random, answer: str) -> str:
     return fill(rng.choice(bank.final_answer), answer="\\boxed{" + answer + "}")
+
+
+def bank_text(bank: PhraseBank) -> str:
+    """Every phrasing of the bank as one text (placeholders dropped), e.g. for a tokenizer's extra
+    words, so that a word-level demo tokenizer holds the reflection vocabulary as whole tokens."""
+    phrases = (*bank.question, *bank.doubt, *bank.go_back, *bank.restart, *bank.confirmation, *bank.final_answer)
+    return " ".join(fill(p, ref="", answer="") for p in phrases)
