@@ -1,0 +1,60 @@
+"""Settings of the base-model stage (recipe section "base_model").
+
+Design: one dataclass covers both kinds. ``kind: demo`` trains a tokenizer and a tiny Llama from
+scratch on the synthetic train problems (the fields below ``model`` size and train it);
+``kind: pretrained`` resolves ``model`` (a local folder, an ``s3://`` folder or a hub id) and only
+checks that its config and tokenizer load. The evaluation fields fix how pass@1 is measured, so a
+reported number always comes with its sampling settings. The training budget is stated in
+optimizer steps, not seconds (DESIGN: steps were the biggest lever, and wall time depends on who
+else uses the cores).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from astro_pipeline.config import setting
+
+KINDS = ("demo", "pretrained")
+
+
+@dataclass(frozen=True)
+class BaseModelSettings:
+    kind: str = setting("demo", "demo: train a tiny Llama from scratch on synthetic_train; pretrained: use `model`")
+    model: str = setting("", "model reference for kind=pretrained: local folder, s3:// folder or hub id")
+    # demo tokenizer and architecture
+    vocab_size: int = setting(512, "demo tokenizer: largest vocabulary (BPE over bytes; the corpus needs ~480)")
+    hidden_size: int = setting(256, "demo Llama: hidden size")
+    num_layers: int = setting(4, "demo Llama: decoder layers")
+    num_heads: int = setting(4, "demo Llama: attention heads (also key/value heads)")
+    intermediate_size: int = setting(704, "demo Llama: MLP inner size")
+    max_position_embeddings: int = setting(512, "demo Llama: longest sequence (prompt + completion)")
+    # demo optimisation
+    steps: int = setting(1000, "demo: optimizer steps (the training budget)")
+    batch_size: int = setting(16, "demo: sequences per optimizer step")
+    lr: float = setting(3e-3, "demo: peak learning rate (AdamW)")
+    warmup_steps: int = setting(50, "demo: linear warmup steps before the cosine decay")
+    min_lr_ratio: float = setting(0.1, "demo: final learning rate as a fraction of the peak")
+    weight_decay: float = setting(0.1, "demo: AdamW weight decay (not on norms and biases)")
+    beta1: float = setting(0.9, "demo: AdamW beta1")
+    beta2: float = setting(0.95, "demo: AdamW beta2")
+    grad_clip: float = setting(1.0, "demo: gradient-norm clip (0 disables)")
+    bf16: bool = setting(True, "demo: bfloat16 autocast for the forward pass (CPU with AVX512-BF16, or CUDA)")
+    seed: int = setting(0, "demo: seed of initialisation and batch order")
+    threads: int = setting(0, "demo: torch CPU threads; 0 = the cores not busy now (1 minimum)")
+    log_every: int = setting(10, "demo: report mean loss and lr every this many steps")
+    # pass@1 measurement
+    eval_temperature: float = setting(0.7, "sampling temperature at which pass@1 is measured (0 = greedy)")
+    eval_top_p: float = setting(1.0, "top-p for the pass@1 measurement")
+    eval_samples: int = setting(8, "samples per test problem for pass@1")
+    eval_problems: int = setting(0, "test problems used for pass@1; 0 = all of synthetic_test")
+    eval_max_new_tokens: int = setting(160, "token budget of one sampled solution")
+    eval_seed: int = setting(1234, "seed of the pass@1 sampling")
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"base_model.kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind == "pretrained" and not self.model:
+            raise ValueError("base_model.kind=pretrained needs base_model.model")
+        if self.hidden_size % self.num_heads:
+            raise ValueError("base_model.hidden_size must be divisible by num_heads")
