@@ -1,7 +1,8 @@
 """``astro run``: materialize a recipe's assets through the Dagster instance, in dependency order.
 
 Design: each asset says which datasets it runs for with the tag ``astro/datasets`` ("all",
-"train" or "benchmarks"; none means unpartitioned). The runner makes sure those datasets exist as
+"train", "benchmarks", or "benchmarks_x_stages" for the benchmark x model-stage evaluation
+partitions; none means unpartitioned). The runner makes sure those datasets exist as
 dynamic partitions, then launches one in-process run per asset and partition, in topological
 order, against the real instance under DAGSTER_HOME, so every run is recorded and shown in the UI
 exactly as if it had been launched there. A failed run stops everything downstream of it.
@@ -13,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
+from dagster import AssetKey, AssetSelection, DagsterInstance, MultiPartitionKey, materialize
 
 from astro_pipeline.defs.partitions import ensure_dataset_partitions
 from astro_pipeline.defs.ui import ensure_dagster_home
@@ -32,9 +33,14 @@ class RunOutcome:
     checks: dict[str, bool] = field(default_factory=dict)  # asset check name -> passed
 
 
-def partitions_for(scope: str | None, datasets) -> list[str | None]:
+def partitions_for(scope: str | None, recipe) -> list[str | None]:
+    """The partition keys an asset runs for under this recipe (see the module docstring)."""
+    datasets = recipe.section("datasets")
     if scope is None:
         return [None]
+    if scope == "benchmarks_x_stages":
+        stages = recipe.section("evaluate").stages
+        return [MultiPartitionKey({"benchmark": b, "stage": s}) for b in datasets.benchmarks for s in stages]
     if scope == "train":
         return list(datasets.train)
     if scope == "benchmarks":
@@ -79,8 +85,8 @@ def run_recipe(recipe_name: str, selection: str | None = None, partition: str | 
         if failed & set(graph.get_ancestor_asset_keys(key)):
             continue  # an upstream run failed: nothing to build on
         node = graph.get(key)
-        for pk in partitions_for(node.tags.get(DATASETS_TAG), datasets):
-            if partition is not None and pk is not None and pk != partition:
+        for pk in partitions_for(node.tags.get(DATASETS_TAG), recipe):
+            if partition is not None and pk is not None and partition not in (pk, *getattr(pk, "keys_by_dimension", {}).values()):
                 continue
             started = time.monotonic()
             result = materialize(assets, selection=[key], partition_key=pk, instance=instance, raise_on_error=False,

@@ -7,13 +7,14 @@ from dagster import AssetExecutionContext
 
 from astro_pipeline.config import to_dict
 from astro_pipeline.defs.assets.common import metrics_frame, work_dir
+from astro_pipeline.defs.models import STAGE_MODEL_PATHS, stage_model_ref
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.provenance import fingerprint, read_manifest, write_manifest
 from astro_pipeline.train.base_eval import measure_pass_at_1
 from astro_pipeline.train.pretrain import train_base_model
 from astro_pipeline.warehouse import publish
 
-MODEL_PATH = "models/base"
+MODEL_PATH = STAGE_MODEL_PATHS["base"]
 
 
 @dg.asset(
@@ -77,6 +78,4 @@ def base_model(context: AssetExecutionContext, astro: AstroResource) -> dg.Mater
 
 def base_model_ref(astro: AstroResource) -> str:
     """Where downstream stages load the base model from."""
-    recipe = astro.recipe()
-    settings = recipe.section("base_model")
-    return astro.store().model_ref(MODEL_PATH) if settings.kind == "demo" else settings.model
+    return stage_model_ref(astro, "base")
