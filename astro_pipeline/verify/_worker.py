@@ -18,6 +18,8 @@ Design choices:
   build numbers and arithmetic on them; the worst it can do is a huge power, which is what the
   deadline and the address-space limit are for. The LaTeX path uses latex2sympy's ANTLR parser and
   evaluates nothing as code. No code in this package calls eval/exec/sympify/parse_expr itself.
+* If the gold does not parse, it is retried once with math-verify's unit stripping off (see
+  ``_CONFIG_NO_UNITS``), and the prediction is parsed with whichever config parsed the gold.
 * Gold parses are cached (RL groups verify many responses against one gold answer).
 """
 
@@ -28,11 +30,24 @@ import os
 from functools import lru_cache
 from typing import Any
 
+from latex2sympy2_extended.latex2sympy2 import NormalizationConfig
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 from sympy import Basic
 from sympy.matrices import MatrixBase
 
 _CONFIG = (LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig())
+# math-verify's unit stripping eats single letters that look like units ("a + b + c" -> "a +",
+# "\sin^2 t" -> "\sin^2"); a gold answer it cannot parse is retried once without it, and the
+# prediction is then parsed the same way, so both sides always see the same normalization.
+_CONFIG_NO_UNITS = (
+    LatexExtractionConfig(
+        boxed_match_priority=0,
+        normalization_config=NormalizationConfig(
+            basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all", equations=False
+        ),
+    ),
+    ExprExtractionConfig(),
+)
 
 # verdict names as plain strings: the parent maps them onto its Verdict enum
 CORRECT, WRONG, UNPARSABLE_GOLD = "correct", "wrong", "unparsable_gold"
@@ -53,19 +68,26 @@ def _has_sympy(parsed: list[Any]) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _parse_gold(gold: str) -> tuple[Any, ...]:
-    return tuple(parse("\\boxed{" + gold + "}", extraction_config=_CONFIG, parsing_timeout=None))
+def _parse_gold(gold: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """(parsed gold, the extraction config that parsed it); the parse is empty if neither did."""
+    parsed: list[Any] = []
+    for config in (_CONFIG, _CONFIG_NO_UNITS):
+        parsed = parse("\\boxed{" + gold + "}", extraction_config=config, parsing_timeout=None)
+        if _has_sympy(parsed):
+            return tuple(parsed), config
+    return tuple(parsed), _CONFIG
 
 
 def judge(gold: str, pred: str, float_rounding: int = 6, numeric_precision: int = 15, strict: bool = True) -> tuple[str, str]:
     """Verdict name and reason for normalized gold and predicted answers (gold first)."""
     try:
-        gold_parsed = list(_parse_gold(gold))
+        gold_tuple, config = _parse_gold(gold)
+        gold_parsed = list(gold_tuple)
     except Exception as exc:  # math-verify swallows most errors itself; be explicit for the rest
         return UNPARSABLE_GOLD, f"parsing the gold answer failed: {type(exc).__name__}"
     if not _has_sympy(gold_parsed):
         return UNPARSABLE_GOLD, "math-verify found no expression in the gold answer"
-    pred_parsed = parse("\\boxed{" + pred + "}", extraction_config=_CONFIG, parsing_timeout=None)
+    pred_parsed = parse("\\boxed{" + pred + "}", extraction_config=config, parsing_timeout=None)
     if not pred_parsed:
         return WRONG, "math-verify could not read the predicted answer"
     ok = verify(

@@ -97,7 +97,8 @@ def last_boxed_content(text: str) -> str | None:
     return text[start:end]
 
 
-_HASH_RE = re.compile(r"^[ \t]*####[ \t]*(.+?)[ \t]*$", re.MULTILINE)
+# no lazy group followed by optional spaces here: "(.+?)[ \t]*$" is quadratic on long runs of spaces
+_HASH_RE = re.compile(r"^[ \t]*####([^\n]*)$", re.MULTILINE)
 _PHRASE_RE = re.compile(
     r"(?:final answer is|the answer is|answer\s*:)[ \t]*:?[ \t]*([^\n]{1,500})",
     re.IGNORECASE,
@@ -126,9 +127,10 @@ def gold_answer(gold: str) -> str:
     boxed = last_boxed_content(gold)
     if boxed is not None and boxed.strip():
         return boxed.strip()
-    hashes = _HASH_RE.findall(gold)
+    hashes = [h.strip() for h in _HASH_RE.findall(gold)]
+    hashes = [h for h in hashes if h]
     if hashes:
-        return hashes[-1].strip()
+        return hashes[-1]
     return gold.strip()
 
 
@@ -143,9 +145,10 @@ def extract_answer(text: str) -> tuple[str | None, str]:
     boxed = last_boxed_content(text)
     if boxed is not None and boxed.strip():
         return boxed.strip(), "boxed"
-    hashes = _HASH_RE.findall(text)
+    hashes = [h.strip() for h in _HASH_RE.findall(text)]
+    hashes = [h for h in hashes if h]
     if hashes:
-        return hashes[-1].strip(), "hash"
+        return hashes[-1], "hash"
     phrases = _PHRASE_RE.findall(text)
     if phrases:
         ans = _clean_phrase(phrases[-1])

@@ -26,7 +26,10 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-_SPACING_RE = re.compile(r"\\[!,;:]|\\ ")
+# a LaTeX line break "\\\\" is matched first so its second backslash is never read as "\\ " spacing
+_SPACING_RE = re.compile(r"(\\\\)|\\[!,;:]|\\ ")
+# a thousands-grouped number that is the whole content of a brace group, e.g. \frac{1}{29,322,216}
+_BRACED_THOUSANDS_RE = re.compile(r"(?<!\\)\{(-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?)\}")
 _THOUSANDS_RE = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
 _NUMBER_RE = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _UNIT_TAIL_RE = re.compile(r"\s*(?:\\(?:text|textbf|mbox|mathrm)\{\s*[A-Za-z][A-Za-z .]*\}|\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree)\s*$")
@@ -40,8 +43,14 @@ def normalize_answer(ans: str) -> str:
         s = s.strip("$").strip()
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     s = s.replace("\\$", "").replace("{,}", ",")
-    s = _SPACING_RE.sub("", s) if ("\\" in s) else s
-    s = s.strip()
+    if s.startswith("$") and s[1:2].isdigit():  # a bare currency sign: "$18.90"
+        s = s[1:]
+    if "\\" in s:
+        s = _SPACING_RE.sub(lambda m: m.group(1) or "", s)
+    # a final answer never ends in punctuation: "30^\circ." and "\text{(E)}," lose it
+    s = s.rstrip(" .,;")
+    if "," in s and "{" in s:
+        s = _BRACED_THOUSANDS_RE.sub(lambda m: "{" + m.group(1).replace(",", "") + "}", s)
     core, percent = _split_percent(s)
     plain = _plain_number_text(core)
     if plain is not None:
