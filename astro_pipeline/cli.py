@@ -24,12 +24,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from astro_pipeline.defs.runner import run_recipe
 
     results = run_recipe(args.recipe, selection=args.select, partition=args.partition)
-    failed = [r for r in results if not r.success]
+    failed = [r for r in results if not r.success and not r.skipped]
     for r in results:
-        print(f"{'ok ' if r.success else 'FAILED'} {r.asset}{'[' + r.partition + ']' if r.partition else ''}"
+        status = "ok     " if r.success else ("skipped" if r.skipped else "FAILED ")
+        print(f"{status} {r.asset}{'[' + r.partition + ']' if r.partition else ''}"
               f"  run {r.run_id}  {r.seconds:.1f}s"
-              + "".join(f"  check {name}: {'passed' if ok else 'FAILED'}" for name, ok in r.checks.items()))
-    return 1 if failed else 0
+              + "".join(f"  check {name}: {'passed' if ok else 'FAILED'}" for name, ok in r.checks.items())
+              + (f"\n        {r.note}" if r.note else ""))
+    return 1 if failed or any(not ok for r in results for ok in r.checks.values()) else 0
 
 
 def cmd_ui(args: argparse.Namespace) -> int:

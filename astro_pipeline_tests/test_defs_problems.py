@@ -56,3 +56,17 @@ def test_astro_run_only_one_partition(data_dir, recipe_file, capsys):
     assert main(["run", "--recipe", str(recipe_file), "--select", "problems", "--partition", "amc2023"]) == 0
     out = capsys.readouterr().out
     assert "problems[amc2023]" in out and "aime2024" not in out
+
+
+def test_an_unreachable_optional_dataset_is_skipped_not_failed(tmp_path, monkeypatch, capsys):
+    recipe = tmp_path / "opt.yaml"
+    recipe.write_text("name: opt\ndatasets:\n  train: [synthetic_test]\n  benchmarks: [math500]\n"
+                      "  optional: [math500]\nsynthetic: {n_train: 20, n_test: 5}\n")
+    monkeypatch.setenv("ASTRO_DATA_DIR", str(tmp_path / "nowhere"))
+    assert main(["run", "--recipe", str(recipe), "--select", "problems"]) == 0
+    out = capsys.readouterr().out
+    assert "ok      problems[synthetic_test]" in out
+    assert "skipped problems[math500]" in out and "math500.jsonl" in out
+    # without the optional mark the same failure fails the command
+    recipe.write_text(recipe.read_text().replace("  optional: [math500]\n", ""))
+    assert main(["run", "--recipe", str(recipe), "--select", "problems"]) == 1

@@ -42,6 +42,11 @@ class DatasetSettings:
         ("math500", "amc2023", "aime2024"),
         "datasets every model stage is evaluated on",
     )
+    optional: tuple[str, ...] = setting(
+        (),
+        "datasets that may be unreachable (e.g. a hub benchmark on an offline machine): when loading one "
+        "fails, `astro run` reports it as skipped with the reason and goes on without it",
+    )
     limits: dict[str, int] = setting(
         {},
         "optional maximum number of problems per dataset (dataset name -> N): the first N problems "
@@ -49,7 +54,7 @@ class DatasetSettings:
     )
 
     def __post_init__(self) -> None:
-        for field_name in ("train", "benchmarks"):
+        for field_name in ("train", "benchmarks", "optional"):
             names = getattr(self, field_name)
             for name in names:
                 check_dataset_name(name)

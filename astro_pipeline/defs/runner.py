@@ -31,6 +31,8 @@ class RunOutcome:
     success: bool
     seconds: float
     checks: dict[str, bool] = field(default_factory=dict)  # asset check name -> passed
+    skipped: bool = False  # failed on an optional dataset: reported, not counted as a failure
+    note: str = ""  # first line of the error when the run failed
 
 
 def partitions_for(scope: str | None, recipe) -> list[str | None]:
@@ -61,8 +63,20 @@ def parse_selection(selection: str | None) -> AssetSelection:
     return result
 
 
+def _dataset_of(pk: str | None) -> str | None:
+    if pk is None:
+        return None
+    return getattr(pk, "keys_by_dimension", {}).get("benchmark", pk)
+
+
 def run_recipe(recipe_name: str, selection: str | None = None, partition: str | None = None,
                instance: DagsterInstance | None = None) -> list[RunOutcome]:
+    """Materialize the selected assets for the recipe's partitions; see the module docstring.
+
+    A failed run blocks what depends on it: everything downstream of a failed unpartitioned asset,
+    and the same dataset's partitions downstream of a failed partition. A failure on a dataset the
+    recipe lists as optional (datasets.optional) is reported as skipped, not as a failure.
+    """
     recipe = load_recipe(recipe_name)  # fail fast on a bad recipe, before any run starts
     os.environ["ASTRO_RECIPE"] = recipe.source or recipe_name
     from astro_pipeline.defs.definitions import build_definitions
@@ -78,22 +92,43 @@ def run_recipe(recipe_name: str, selection: str | None = None, partition: str | 
     wanted = parse_selection(selection).resolve(graph)
     assets = list(graph.assets_defs)
     outcomes: list[RunOutcome] = []
-    failed: set[AssetKey] = set()
+    failed_assets: set[AssetKey] = set()  # unpartitioned failures block everything downstream
+    failed_datasets: dict[AssetKey, set[str]] = {}  # per-dataset failures block that dataset downstream
     for key in graph.toposorted_asset_keys:
         if key not in wanted or not graph.get(key).is_materializable:
             continue
-        if failed & set(graph.get_ancestor_asset_keys(key)):
+        ancestors = set(graph.get_ancestor_asset_keys(key))
+        if failed_assets & ancestors:
             continue  # an upstream run failed: nothing to build on
+        blocked = set().union(*(failed_datasets.get(a, set()) for a in ancestors))
         node = graph.get(key)
         for pk in partitions_for(node.tags.get(DATASETS_TAG), recipe):
             if partition is not None and pk is not None and partition not in (pk, *getattr(pk, "keys_by_dimension", {}).values()):
+                continue
+            dataset = _dataset_of(pk)
+            if dataset in blocked:
                 continue
             started = time.monotonic()
             result = materialize(assets, selection=[key], partition_key=pk, instance=instance, raise_on_error=False,
                                  tags={"astro/recipe": recipe.name})
             checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+            optional = dataset is not None and dataset in datasets.optional
             outcomes.append(RunOutcome(key.to_user_string(), pk, result.run_id, result.success,
-                                       time.monotonic() - started, checks))
+                                       time.monotonic() - started, checks, skipped=not result.success and optional,
+                                       note=_failure_message(result) if not result.success else ""))
             if not result.success:
-                failed.add(key)
+                if dataset is None:
+                    failed_assets.add(key)
+                else:
+                    failed_datasets.setdefault(key, set()).add(dataset)
     return outcomes
+
+
+def _failure_message(result) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error is not None:
+            error = event.step_failure_data.error
+            while error.cause is not None:  # the domain's own message, not Dagster's wrapper
+                error = error.cause
+            return error.message.strip().splitlines()[0][:300]
+    return "run failed"
