@@ -248,3 +248,39 @@ def test_real_phrase_bank_counter_and_real_verifier():
     assert g["n_backtracks"].to_list() == [0, 1] * 3 and g["n_reflections"].to_list() == [0, 1] * 3
     assert result.score["mean_backtracks"] == 0.5 and result.score["backtracks_counted"] is True
     assert result.timings["score_s"] > 0 and result.timings["generate_s"] >= 0
+
+
+def test_scoring_of_a_batch_overlaps_generation_of_the_next():
+    """Deterministic check of the overlap: the verifier of batch i blocks until generate() of
+    batch i+1 has started. Sequential code would never start it, and the wait would time out."""
+    import threading
+
+    started = [threading.Event() for _ in range(4)]
+    seen: list[bool] = []
+
+    class Signalling(ScriptedEvalBackend):
+        def generate(self, requests):
+            started[len(self.calls)].set()
+            return super().generate(requests)
+
+    calls = {"n": 0}
+
+    def waiting_verifier_many(pairs):
+        j = calls["n"]
+        calls["n"] += 1
+        if j + 1 < 3:  # 3 batches of 1 problem; the last batch has no next generate call
+            seen.append(started[j + 1].wait(timeout=10))
+        return [exact_verifier(g, r) for g, r in pairs]
+
+    class Verifier:
+        verify_many = staticmethod(waiting_verifier_many)
+
+    settings = EvalSettings(**{**SETTINGS.__dict__, "batch_size": 1})
+    result = evaluate_model(Signalling(), PROBLEMS, settings, Verifier(), benchmark="toy", stage="sft", model_path="m")
+    assert seen == [True, True] and result.generations.height == 15
+
+
+def test_no_problems_gives_an_empty_result_not_an_error():
+    result, backend = run(problems=PROBLEMS.head(0))
+    assert result.generations.height == 0 and backend.calls == []
+    assert result.score["n_problems"] == 0 and result.score["pass_at_1"] is None
