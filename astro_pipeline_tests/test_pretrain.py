@@ -1,0 +1,124 @@
+"""The demo base model: tokenizer, a short from-scratch run, the pretrained kind, pass@1 measurement."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from astro_pipeline.config import from_dict
+from astro_pipeline.data.synthetic import generate_rows
+from astro_pipeline.llm.protocol import Sample
+from astro_pipeline.train.base_eval import measure_pass_at_1
+from astro_pipeline.train.pretrain import SUMMARY_FILE, encode_examples, lr_at, prompt_text, train_base_model
+from astro_pipeline.train.settings import BaseModelSettings
+from astro_pipeline_tests.tiny_models import TINY, TINY_SYNTHETIC, demo_tokenizer
+
+
+def test_tokenizer_digits_whitespace_and_unknown_text(tmp_path):
+    tok = demo_tokenizer()
+    pieces = tok.convert_ids_to_tokens(tok("A: 28 * 3 = 84\n\nB:", add_special_tokens=False)["input_ids"])
+    assert pieces == ["A", ":", "Ġ", "2", "8", "Ġ*", "Ġ", "3", "Ġ=", "Ġ", "8", "4", "Ċ", "Ċ", "B", ":"]
+    assert tok.unk_token_id is None or tok.unk_token_id not in tok("Zürich ≠ 😀 naïve")["input_ids"]
+    tok.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    for text in ("Zürich ≠ 😀 naïve", "Wait, is this right?\n\nLet's go back.", "x  y\t z"):
+        assert again.decode(again(text, add_special_tokens=False)["input_ids"]) == text
+    chat = [{"role": "user", "content": "Start with 2."}, {"role": "assistant", "content": "A: 2 + 2 = 4"}]
+    assert again.apply_chat_template(chat[:1], tokenize=False, add_generation_prompt=True) == "<|user|>\nStart with 2.\n<|assistant|>\n"
+    assert again.apply_chat_template(chat, tokenize=False) == "<|user|>\nStart with 2.\n<|assistant|>\nA: 2 + 2 = 4<|eos|>\n"
+    # TRL's assistant_only_loss needs the generation markers to produce a mask
+    mask = again.apply_chat_template(chat, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)["assistant_masks"]
+    assert 0 < sum(mask) < len(mask)
+
+
+def test_prompt_and_completion_tokenize_like_their_concatenation():
+    tok = demo_tokenizer()
+    row = generate_rows("train", TINY_SYNTHETIC)[0]
+    (ids, n_prompt), = encode_examples(tok, [row])
+    whole = tok(prompt_text(tok, row["problem"]) + row["solution"], add_special_tokens=False)["input_ids"]
+    assert ids[:-1] == whole and ids[-1] == tok.eos_token_id
+    assert tok.decode(ids[n_prompt:-1]) == row["solution"]
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_floor():
+    s = BaseModelSettings(steps=100, warmup_steps=10, lr=1e-3, min_lr_ratio=0.1)
+    assert lr_at(0, s) == pytest.approx(1e-4) and lr_at(9, s) == pytest.approx(1e-3)
+    assert lr_at(55, s) == pytest.approx(0.55e-3, rel=1e-6)
+    assert lr_at(100, s) == pytest.approx(1e-4)
+    assert all(lr_at(i, s) >= lr_at(i + 1, s) for i in range(10, 100))
+
+
+def test_short_demo_run_saves_a_folder_plain_transformers_loads(tmp_path):
+    logged = []
+    settings = dataclasses.replace(TINY, steps=6, log_every=2, threads=1, warmup_steps=2)
+    summary = train_base_model(settings, TINY_SYNTHETIC, tmp_path / "m", on_log=lambda step, v: logged.append((step, v)))
+    assert [step for step, _ in logged] == [2, 4, 6]
+    assert all(set(v) == {"loss", "lr"} and math.isfinite(v["loss"]) for _, v in logged)
+    assert logged[-1][1]["loss"] < logged[0][1]["loss"]  # six steps at lr 3e-3 already learn the format's frequent tokens
+    assert summary["steps"] == 6 and summary["settings"]["hidden_size"] == 64 and "torch" in summary["versions"]
+    assert json.loads((tmp_path / "m" / SUMMARY_FILE).read_text())["n_params"] == summary["n_params"]
+    assert (tmp_path / "m" / "model.safetensors").is_file()
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "m")
+    tok = AutoTokenizer.from_pretrained(tmp_path / "m")
+    assert model.config.model_type == "llama" and model.config.num_hidden_layers == 2
+    assert model.generation_config.eos_token_id == tok.eos_token_id
+    prompt = tok.apply_chat_template([{"role": "user", "content": "Start with 4."}], return_tensors="pt", add_generation_prompt=True, return_dict=True)
+    out = model.generate(**prompt, max_new_tokens=3, do_sample=False, pad_token_id=tok.pad_token_id)
+    assert out.shape[1] <= prompt["input_ids"].shape[1] + 3
+
+
+def test_pretrained_kind_resolves_and_checks_a_local_folder(tmp_path):
+    model_dir = tmp_path / "pre"
+    train_base_model(dataclasses.replace(TINY, steps=1, threads=1), TINY_SYNTHETIC, model_dir)
+    summary = train_base_model(BaseModelSettings(kind="pretrained", model=str(model_dir)), TINY_SYNTHETIC, tmp_path / "out")
+    assert summary["kind"] == "pretrained" and summary["model_dir"] == str(model_dir.resolve())
+    assert summary["model_type"] == "llama" and summary["has_chat_template"]
+    with pytest.raises(FileNotFoundError):
+        train_base_model(BaseModelSettings(kind="pretrained", model=str(tmp_path / "nope")), TINY_SYNTHETIC, tmp_path / "o2")
+    with pytest.raises(ValueError):
+        from_dict(BaseModelSettings, {"kind": "pretrained"})
+
+
+class _Oracle:
+    """A backend double: right answer for even-numbered problems on the first half of the samples."""
+
+    name = "oracle"
+
+    def __init__(self, rows):
+        self.answers = {r["problem"]: (i, r["answer"]) for i, r in enumerate(rows)}
+
+    def render(self, request):
+        return request.messages[0]["content"]
+
+    def generate(self, requests):
+        out = []
+        for req in requests:
+            i, answer = self.answers[req.messages[0]["content"]]
+            n = req.params.n
+            texts = [f"\\boxed{{{answer}}}" if i % 2 == 0 and (j < n / 2 or req.params.temperature == 0) else "\\boxed{-1}" for j in range(n)]
+            out.append([Sample(t, "stop", 3, -1.0) for t in texts])
+        return out
+
+
+def test_pass_at_1_counts_verifier_verdicts():
+    settings = BaseModelSettings(eval_samples=4, eval_problems=10)
+    rows = generate_rows("test", TINY_SYNTHETIC)[:10]
+    result = measure_pass_at_1("unused", settings, TINY_SYNTHETIC, backend=_Oracle(rows))
+    assert result["n_problems"] == 10 and result["n_samples"] == 4
+    assert result["pass_at_1"] == pytest.approx(0.25)  # half the problems, half the samples
+    assert result["pass_at_4"] == pytest.approx(0.5) and result["mixed_fraction"] == pytest.approx(0.5)
+    assert result["greedy"] == pytest.approx(0.5)
+    assert result["temperature"] == settings.eval_temperature
+
+
+def test_pass_at_1_runs_through_the_real_backend(tmp_path):
+    model_dir = tmp_path / "m"
+    train_base_model(dataclasses.replace(TINY, steps=2, threads=1), TINY_SYNTHETIC, model_dir)
+    settings = dataclasses.replace(TINY, eval_samples=2, eval_problems=3, eval_max_new_tokens=8)
+    result = measure_pass_at_1(model_dir, settings, TINY_SYNTHETIC)
+    assert result["backend"] == "transformers" and 0.0 <= result["pass_at_1"] <= 1.0
+    assert result["truncated_fraction"] > 0.5  # an untrained model does not finish in 8 tokens
