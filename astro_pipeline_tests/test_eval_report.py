@@ -45,7 +45,7 @@ def _stage_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
 RL_METRICS = pl.DataFrame({
     "stage": ["sft"] * 2 + ["rl"] * 9,
     "step": [1, 2] + [1, 2, 3] * 3,
-    "name": ["loss", "loss"] + ["reward_mean"] * 3 + ["reward_std"] * 3 + ["completion_length"] * 3,
+    "name": ["loss", "loss"] + ["reward"] * 3 + ["reward_std"] * 3 + ["completions/mean_length"] * 3,
     "value": [2.0, 1.5, -0.5, 0.0, 0.4, 0.9, 0.8, 0.7, 40.0, 42.0, 47.0],
 })
 

@@ -147,7 +147,11 @@ def backtracks_vs_accuracy(buckets: pl.DataFrame, board_scores: pl.DataFrame, ou
 
 
 def rl_curve(train_metrics: pl.DataFrame, out: Path, *, kind: str) -> Plot:
-    """RL training curves: metrics of stage 'rl' whose name contains ``kind`` ("reward"/"length")."""
+    """RL training curves: metrics of stage 'rl' whose name contains ``kind`` ("reward"/"length").
+
+    Matches TRL's GRPO log names (``reward``, ``rewards/<fn>/mean``, ``completions/mean_length``,
+    ``completions/mean_terminated_length``) and plain ones (``reward_mean``, ``completion_length``);
+    std/min/max companions are left out when a central value is present; at most 6 curves."""
     title = f"RL {kind}"
     name = f"rl_{kind}"
     if train_metrics.height == 0:
