@@ -1,0 +1,538 @@
+"""The SFT stage: fine-tune the base model on the CoT corpus with TRL's SFTTrainer.
+
+``train_sft(base_model_dir, corpus, settings, out_dir, work_dir=...)`` turns the ``cot_examples``
+rows of the selected kinds into TRL's conversational prompt-completion format, trains (full or
+LoRA), and writes a plain Hugging Face folder (safetensors, tokenizer with its chat template,
+``settings.json``, ``versions.json``, ``sft_summary.json``) to ``out_dir``.
+
+Design choices:
+
+* TRL's SFTTrainer does everything the recipe asks (prompt/completion masking, packing,
+  padding-free batches, LoRA through peft, checkpoints, resume, DDP/FSDP/DeepSpeed through
+  accelerate), so there is no home-made loop. What TRL gets wrong by default for us is set
+  explicitly: ``use_cpu`` on machines without CUDA, ``bf16`` only where it helps,
+  ``gradient_checkpointing`` off, and ``completion_only_loss`` always given (TRL masks the prompt of
+  prompt/completion data by default; the paper trains on all tokens).
+* Conversational data: prompt = one user turn (the problem), completion = one assistant turn (the
+  CoT). The tokenizer's chat template renders both, so the SFT model sees exactly the prompt format
+  the later stages (RL, evaluation) generate from.
+* Exact resume. Checkpoints go to ``<work_dir>/checkpoints`` every ``save_steps``; a later call
+  continues from the newest *complete* one (``trainer_state.json`` is written last, so a checkpoint
+  without it was cut off by a kill and is deleted). The data order is a function of the settings'
+  seed alone: the corpus is sorted by (dataset, problem_id, trace_id) before the seeded sampler
+  shuffles it, so the order in which the warehouse returns rows does not matter and the Trainer's
+  skip of already-consumed batches lands on the same examples. ``<work_dir>/run.json`` fingerprints
+  what fixes the trajectory (training settings, corpus content, base model, number of processes);
+  checkpoints of a different run are discarded instead of being resumed into the wrong one.
+* ``max_steps`` caps the run: the schedule is laid out over ``min(max_steps, epochs' steps)``.
+* LoRA output is merged: the adapter is saved, then applied to a freshly loaded base model and
+  merged on the main process, so the stages after SFT always get a plain full model (and this works
+  the same under DDP, FSDP or ZeRO-3, where the trained model object is sharded or wrapped).
+* Writes are atomic: the final folder is assembled under a temporary name beside ``out_dir`` and
+  renamed into place.
+* Metrics: ``on_log(step, metrics)`` on the main process (see ``sft_callbacks``), TensorBoard event
+  files in ``<work_dir>/tensorboard``, and the trainer's tqdm bar unless ``progress_bar`` is off.
+* Several processes: the same function runs in every process started by torchrun or
+  ``accelerate launch`` (see ``sft_main``); TRL/accelerate shard the batches and average gradients.
+
+Measured (tiny Llama, 2 shared CPU cores; see ``astro_pipeline.bench.sft`` and the tests): SFTTrainer
+steps vs a plain PyTorch loop on the same batches, and DDP over gloo vs one process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from transformers import TrainerCallback
+
+from astro_pipeline.config import to_dict
+from astro_pipeline.train.sft_callbacks import StepMetricsCallback
+from astro_pipeline.train.sft_settings import SFTSettings
+
+log = logging.getLogger(__name__)
+
+OnLog = Callable[[int, dict[str, float]], None]
+
+SUMMARY_FILE = "sft_summary.json"
+SETTINGS_FILE = "settings.json"
+VERSIONS_FILE = "versions.json"
+RUN_FILE = "run.json"
+CHECKPOINTS = "checkpoints"
+REQUIRED_COLUMNS = ("prompt", "completion", "kind")
+ORDER_COLUMNS = ("dataset", "problem_id", "trace_id")
+# settings that change how a run is watched or stored, not which weights it produces
+_NOT_TRAJECTORY = {"save_steps", "save_total_limit", "logging_steps", "report_to", "progress_bar", "threads", "dataloader_workers"}
+
+
+# ------------------------------------------------------------------------------------------------
+# data
+
+
+def select_examples(corpus: pl.DataFrame, kinds: tuple[str, ...]) -> pl.DataFrame:
+    """Rows of the wanted kinds, in a canonical order (so the seeded shuffle is the same every run)."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in corpus.columns]
+    if missing:
+        raise ValueError(f"sft: corpus lacks column(s) {missing}; has {corpus.columns}")
+    rows = corpus.filter(pl.col("kind").is_in(list(kinds)))
+    if rows.height == 0:
+        found = sorted(corpus["kind"].unique().to_list()) if corpus.height else []
+        raise ValueError(f"sft: no corpus rows of kinds {list(kinds)} (kinds present: {found})")
+    bad = rows.filter(
+        pl.col("prompt").is_null() | pl.col("completion").is_null() | (pl.col("completion").str.len_chars() == 0)
+    )
+    if bad.height:
+        raise ValueError(f"sft: {bad.height} selected row(s) have an empty prompt or completion")
+    keys = [c for c in ORDER_COLUMNS if c in rows.columns] + ["prompt", "completion"]
+    return rows.sort(keys, maintain_order=True)
+
+
+def to_conversational(rows: pl.DataFrame):
+    """TRL's conversational prompt-completion dataset: one user turn, one assistant turn per row."""
+    from datasets import Dataset
+
+    return Dataset.from_dict(
+        {
+            "prompt": [[{"role": "user", "content": p}] for p in rows["prompt"].to_list()],
+            "completion": [[{"role": "assistant", "content": c}] for c in rows["completion"].to_list()],
+        }
+    )
+
+
+def corpus_fingerprint(rows: pl.DataFrame) -> str:
+    """Content hash of the selected rows (prompt, completion), in their canonical order."""
+    digest = hashlib.sha256()
+    for prompt, completion in zip(rows["prompt"].to_list(), rows["completion"].to_list()):
+        for text in (prompt, completion):
+            data = text.encode()
+            digest.update(len(data).to_bytes(8, "little"))
+            digest.update(data)
+    return digest.hexdigest()[:16]
+
+
+def model_fingerprint(model_dir: str | Path) -> str:
+    """Identity of a model folder: its config and the names and sizes of its weight files (not their bytes)."""
+    folder = Path(model_dir)
+    parts: list[Any] = [(folder / "config.json").read_text() if (folder / "config.json").is_file() else str(folder)]
+    for f in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
+        parts.append((f.name, f.stat().st_size))
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------------------
+# environment
+
+
+def _local_processes() -> int:
+    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
+def _free_cores() -> int:
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(n, int(n - busy + 0.5)))
+
+
+def set_threads(threads: int) -> int:
+    """torch intra-op threads: ``threads`` if > 0, else the free cores shared among this machine's processes.
+
+    DESIGN: two jobs that each took 2 threads on 2 cores ran 7-60x slower, so "auto" never asks for
+    more than is free, split between the processes torchrun started on this node.
+    """
+    import torch
+
+    n = threads if threads > 0 else max(1, _free_cores() // _local_processes())
+    torch.set_num_threads(n)
+    return n
+
+
+def _precision(settings: SFTSettings) -> tuple[bool, bool, bool]:
+    """(use_cpu, bf16, fp16) for the Trainer."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if settings.precision == "auto":
+        return (not cuda, bool(cuda and torch.cuda.is_bf16_supported()), False)
+    if settings.precision in ("bf16", "fp16") and not cuda:
+        log.warning("sft: precision=%s requested without CUDA; CPU autocast is used", settings.precision)
+    return (not cuda, settings.precision == "bf16", settings.precision == "fp16")
+
+
+def library_versions() -> dict[str, str]:
+    from astro_pipeline.provenance import library_versions as versions
+
+    return versions()
+
+
+# ------------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def complete_checkpoints(ckpt_dir: Path) -> list[Path]:
+    """Checkpoint folders that were written to the end (``trainer_state.json`` comes last), oldest first."""
+    found = []
+    for path in ckpt_dir.glob("checkpoint-*"):
+        suffix = path.name.split("-", 1)[1]
+        if suffix.isdigit() and (path / "trainer_state.json").is_file():
+            found.append((int(suffix), path))
+    return [p for _, p in sorted(found)]
+
+
+def _prepare_work_dir(work: Path, run: dict[str, Any], resume: bool) -> list[str]:
+    """Keep only checkpoints that belong to this run (main process). Returns what was discarded."""
+    ckpt_dir = work / CHECKPOINTS
+    run_file = work / RUN_FILE
+    previous = json.loads(run_file.read_text()) if run_file.is_file() else None
+    discarded: list[str] = []
+    same_run = previous is not None and previous.get("fingerprint") == run["fingerprint"]
+    if ckpt_dir.is_dir():
+        complete = set(complete_checkpoints(ckpt_dir))
+        for path in sorted(ckpt_dir.glob("checkpoint-*")):
+            if not resume or not same_run or path not in complete:
+                discarded.append(path.name)
+                shutil.rmtree(path, ignore_errors=True)
+    if discarded:
+        why = "resume=False" if not resume else "another run's" if not same_run else "incomplete"
+        log.warning("sft: discarded checkpoints (%s): %s", why, discarded)
+    work.mkdir(parents=True, exist_ok=True)
+    tmp = work / f".{RUN_FILE}.tmp-{uuid.uuid4().hex}"
+    tmp.write_text(json.dumps(run, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, run_file)
+    return discarded
+
+
+# ------------------------------------------------------------------------------------------------
+# trainer
+
+
+def build_sft_config(settings: SFTSettings, ckpt_dir: str, *, max_length: int | None = None, **overrides: Any):
+    """The SFTConfig for ``settings`` (every TRL default that matters here is set explicitly)."""
+    from trl import SFTConfig
+
+    use_cpu, bf16, fp16 = _precision(settings)
+    report_to = [r for r in settings.report_to if r not in ("tensorboard", "none")]
+    kwargs: dict[str, Any] = dict(
+        output_dir=ckpt_dir,
+        num_train_epochs=settings.epochs if settings.epochs > 0 else 1.0,
+        max_steps=settings.max_steps if settings.epochs <= 0 else -1,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type=settings.lr_scheduler,
+        lr_scheduler_kwargs={"min_lr_rate": settings.min_lr_ratio} if settings.lr_scheduler == "cosine_with_min_lr" else None,
+        warmup_steps=settings.warmup_ratio,  # a float < 1 is a fraction of the steps in transformers 5
+        weight_decay=settings.weight_decay,
+        adam_beta1=settings.adam_beta1,
+        adam_beta2=settings.adam_beta2,
+        max_grad_norm=settings.max_grad_norm,
+        max_length=settings.max_length if max_length is None else max_length,
+        packing=settings.packing,
+        padding_free=settings.padding_free,
+        completion_only_loss=settings.completion_only_loss,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        train_sampling_strategy=settings.sampling,
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        save_total_limit=settings.save_total_limit,
+        logging_strategy="steps",
+        logging_steps=settings.logging_steps,
+        report_to=report_to or "none",
+        disable_tqdm=not settings.progress_bar,
+        use_cpu=use_cpu,
+        bf16=bf16,
+        fp16=fp16,
+        # transformers 5 name; the old `gradient_checkpointing` (TRL default True) only applies when this is unset
+        activation_checkpointing=settings.gradient_checkpointing,
+        dataloader_num_workers=settings.dataloader_workers,
+        # every parameter gets a gradient (full or all-linear LoRA): skip DDP's unused-parameter search
+        ddp_find_unused_parameters=False,
+        model_init_kwargs={"dtype": "float32", "device_map": None},
+        eval_strategy="no",
+    )
+    kwargs.update(overrides)
+    return SFTConfig(**kwargs)
+
+
+def _peft_config(settings: SFTSettings):
+    from peft import LoraConfig
+
+    targets = settings.lora_target_modules
+    return LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules="all-linear" if tuple(targets) == ("all-linear",) else list(targets),
+        task_type="CAUSAL_LM",
+    )
+
+
+def load_tokenizer(model_dir: str | Path):
+    """The base model's tokenizer; it must carry a chat template (the prompt format of every later stage)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(f"sft: the tokenizer in {model_dir} has no chat template; the CoT corpus is conversational")
+    if tokenizer.pad_token is None:  # TRL would do the same; done here so the saved tokenizer says so
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def build_trainer(
+    base_model_dir: str | Path,
+    rows: pl.DataFrame,
+    settings: SFTSettings,
+    ckpt_dir: str | Path,
+    *,
+    callbacks: list | None = None,
+    **config_overrides: Any,
+):
+    """An SFTTrainer over ``rows`` (already selected), with ``max_steps`` applied as a cap.
+
+    Also used by the benchmark, so that it measures exactly the trainer the stage runs.
+    """
+    from trl import SFTTrainer
+
+    tokenizer = load_tokenizer(base_model_dir)
+    # TRL refuses max_length with padding_free and no packing (it cannot cut inside a flat batch);
+    # we cut the prepared examples ourselves below, like TRL's own keep_start truncation.
+    config = build_sft_config(
+        settings, str(ckpt_dir), max_length=None if settings.padding_free else settings.max_length, **config_overrides
+    )
+    trainer = SFTTrainer(
+        model=str(base_model_dir),
+        args=config,
+        train_dataset=to_conversational(rows),
+        processing_class=tokenizer,
+        peft_config=_peft_config(settings) if settings.method == "lora" else None,
+        callbacks=callbacks,
+    )
+    if not settings.progress_bar:
+        _remove_printer(trainer)
+    if settings.padding_free:
+        limit = settings.max_length
+        trainer.train_dataset = trainer.train_dataset.map(
+            lambda ex: {"input_ids": ex["input_ids"][:limit], "labels": ex["labels"][:limit]}
+        ).filter(lambda ex: any(t != -100 for t in ex["labels"]))
+    if settings.max_steps > 0 and settings.epochs > 0:
+        per_epoch = _update_steps_per_epoch(trainer)
+        if settings.max_steps < math.ceil(settings.epochs * per_epoch):
+            trainer.args.max_steps = settings.max_steps
+    return trainer
+
+
+def _update_steps_per_epoch(trainer) -> int:
+    """Optimizer steps in one epoch, computed like the Trainer does (batches per process / accumulation)."""
+    batches = len(trainer.get_train_dataloader())
+    accumulation = trainer.args.gradient_accumulation_steps
+    return max(1, batches // accumulation + int(batches % accumulation > 0))
+
+
+@contextlib.contextmanager
+def _dataset_progress(enabled: bool):
+    """Hide the datasets library's per-map progress bars while preparing data when bars are off."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    if not enabled:
+        datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled and not enabled:
+            datasets.enable_progress_bars()
+
+
+def _remove_printer(trainer) -> None:
+    # Without tqdm the Trainer prints every log dict to stdout; our callback logs them already.
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+
+
+# ------------------------------------------------------------------------------------------------
+# the stage
+
+
+def train_sft(
+    base_model_dir: str,
+    corpus: pl.DataFrame,
+    settings: SFTSettings,
+    out_dir: str,
+    *,
+    work_dir: str,
+    on_log: OnLog | None = None,
+    resume: bool = True,
+) -> dict[str, Any]:
+    """Fine-tune ``base_model_dir`` on ``corpus`` (cot_examples rows) into a full model folder ``out_dir``.
+
+    ``work_dir`` keeps resumable checkpoints and TensorBoard files; with ``resume`` a rerun after a
+    kill continues from the newest complete checkpoint of the same run. ``on_log(step, metrics)`` gets
+    loss, learning_rate, grad_norm, tokens_per_s, num_tokens, mean_token_accuracy, entropy, epoch at
+    every ``logging_steps`` (main process only). Returns a JSON-able summary, also written to
+    ``out_dir/sft_summary.json``. Run it in every process under torchrun/accelerate for data
+    parallelism.
+    """
+    started = time.perf_counter()
+    threads = set_threads(settings.threads)
+    work = Path(work_dir)
+    ckpt_dir = work / CHECKPOINTS
+    rows = select_examples(corpus, settings.kinds)
+
+    # Building the config initialises the process group under torchrun; only then can ranks agree.
+    from accelerate import PartialState
+
+    build_sft_config(settings, str(ckpt_dir))
+    state = PartialState()
+    trajectory = {k: v for k, v in to_dict(settings).items() if k not in _NOT_TRAJECTORY}
+    run = {
+        "settings": trajectory,
+        "corpus": corpus_fingerprint(rows),
+        "n_examples": rows.height,
+        "base_model": model_fingerprint(base_model_dir),
+        "processes": state.num_processes,
+    }
+    run["fingerprint"] = hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:16]
+    discarded: list[str] = []
+    if state.is_main_process:
+        discarded = _prepare_work_dir(work, run, resume)
+    state.wait_for_everyone()
+    checkpoints = complete_checkpoints(ckpt_dir) if ckpt_dir.is_dir() else []
+    resume_from = str(checkpoints[-1]) if (resume and checkpoints) else None
+
+    metrics = StepMetricsCallback(on_log)
+    callbacks: list = [_CompleteGuard(), metrics]
+    if "tensorboard" in settings.report_to and state.is_main_process:
+        from torch.utils.tensorboard import SummaryWriter
+        from transformers.integrations import TensorBoardCallback
+
+        # one writer on the main process only: the default callback would make event files per rank
+        callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(work / "tensorboard"))))
+    with _dataset_progress(settings.progress_bar):
+        trainer = build_trainer(base_model_dir, rows, settings, ckpt_dir, callbacks=callbacks)
+    prepared = trainer.train_dataset
+    n_tokens = sum(len(ids) for ids in prepared["input_ids"])
+    n_loss_tokens = sum(sum(1 for t in labels if t != -100) for labels in prepared["labels"])
+    setup_s = time.perf_counter() - started
+
+    log.info("sft: %d examples, resume_from=%s, processes=%d", rows.height, resume_from, state.num_processes)
+    try:
+        output = trainer.train(resume_from_checkpoint=resume_from)
+        train_loss: float | None = float(output.training_loss)
+    except _AlreadyComplete:
+        # the newest checkpoint is the last step: its weights are loaded, nothing is left to train
+        train_loss = None
+    train_s = time.perf_counter() - started - setup_s
+    logged = [h for h in trainer.state.log_history if "loss" in h]
+
+    summary: dict[str, Any] = {
+        "steps": int(trainer.state.global_step),
+        "max_steps": int(trainer.state.max_steps),
+        "final_loss": float(logged[-1]["loss"]) if logged else None,
+        "train_loss": train_loss,
+        "tokens_per_s": _overall_tokens_per_s(metrics, train_s),
+        "wall_s": round(time.perf_counter() - started, 2),
+        "train_s": round(train_s, 2),
+        "setup_s": round(setup_s, 2),
+        "n_examples": rows.height,
+        "n_examples_by_kind": {k: int(n) for k, n in rows.group_by("kind").len().iter_rows()},
+        "n_train_rows": len(prepared),
+        "n_tokens": int(n_tokens),
+        "n_loss_tokens": int(n_loss_tokens),
+        "processes": state.num_processes,
+        "global_batch_size": settings.batch_size * settings.gradient_accumulation_steps * state.num_processes,
+        "threads": threads,
+        "resumed_from": Path(resume_from).name if resume_from else None,
+        "resumed_from_step": int(Path(resume_from).name.split("-")[1]) if resume_from else 0,
+        "discarded_checkpoints": discarded,
+        "run_fingerprint": run["fingerprint"],
+        "method": settings.method,
+        "loss_curve": [{"step": h["step"], "loss": h["loss"]} for h in metrics.history],
+        "settings": to_dict(settings),
+        "versions": library_versions(),
+    }
+    _save_final(trainer, base_model_dir, settings, Path(out_dir), summary, state)
+    summary["wall_s"] = round(time.perf_counter() - started, 2)
+    return summary
+
+
+class _AlreadyComplete(Exception):
+    """Raised from on_train_begin when the resumed checkpoint already holds the last step."""
+
+
+class _CompleteGuard(TrainerCallback):
+    """Stop before the first step when resuming from a checkpoint of the final step.
+
+    transformers 5 checks for the end of training only after a step, so resuming from the last
+    checkpoint (a run killed while writing its final folder, or simply rerun) would train one extra
+    step and return a different model. on_train_begin runs after the checkpoint's weights, optimizer
+    and state are loaded (for DDP, FSDP and DeepSpeed alike), so stopping there keeps them.
+    """
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.max_steps > 0 and state.global_step >= state.max_steps:
+            raise _AlreadyComplete()
+
+
+def _overall_tokens_per_s(metrics: StepMetricsCallback, train_s: float) -> float | None:
+    if metrics.history and "num_tokens" in metrics.history[-1]:
+        runtime = metrics.final.get("train_runtime", train_s)
+        return metrics.history[-1]["num_tokens"] / max(runtime, 1e-9)
+    return None
+
+
+def _save_final(trainer, base_model_dir, settings: SFTSettings, out: Path, summary: dict, state) -> None:
+    """Assemble the final folder under a temporary name, then rename it to ``out`` (main process)."""
+    # The same temporary name on every rank: under FSDP/ZeRO-3 all ranks take part in save_model
+    # (the full weights are gathered collectively) and some of them may create the folder.
+    tmp = out.parent / f".{out.name}.tmp-{summary['run_fingerprint']}"
+    if state.is_main_process:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # left by a run killed while saving
+    state.wait_for_everyone()
+    if settings.method == "lora":
+        adapter_dir = Path(trainer.args.output_dir) / "final-adapter"
+        trainer.save_model(str(adapter_dir))
+        if state.is_main_process:
+            _merge_lora(base_model_dir, adapter_dir, tmp)
+    else:
+        trainer.save_model(str(tmp))
+    if state.is_main_process:
+        tokenizer = trainer.processing_class
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle of the trainer's arguments; settings.json says it
+        (tmp / SETTINGS_FILE).write_text(json.dumps(to_dict(settings), indent=2, sort_keys=True) + "\n")
+        (tmp / VERSIONS_FILE).write_text(json.dumps(summary["versions"], indent=2, sort_keys=True) + "\n")
+        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    state.wait_for_everyone()
+
+
+def _merge_lora(base_model_dir, adapter_dir: Path, dest: Path) -> None:
+    """Apply the trained adapter to a fresh copy of the base model, merge it, save a plain model."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(base_model_dir), dtype=torch.float32)
+    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    merged.save_pretrained(str(dest))
