@@ -65,8 +65,9 @@ def eval_scores(context: AssetExecutionContext, astro: AstroResource) -> dg.Mate
     publish(warehouse, "eval_generations", name, result.generations)
     publish(warehouse, "eval_scores", name, result.scores)
     score = result.score
-    context.log.info(f"{benchmark}/{stage}: pass@1 {score['pass_at_1']:.3f} ± {score['stderr']:.3f}, greedy {score['greedy']}")
-    return dg.MaterializeResult(metadata={
+    context.log.info(f"{benchmark}/{stage}: pass@1 {_fmt(score['pass_at_1'])} ± {_fmt(score['stderr'])}, "
+                     f"greedy {_fmt(score['greedy'])}")
+    return dg.MaterializeResult(metadata={k: v for k, v in {
         "pass_at_1": score["pass_at_1"],
         "stderr": score["stderr"],
         "maj_at_k": score["maj_at_k"],
@@ -76,7 +77,11 @@ def eval_scores(context: AssetExecutionContext, astro: AstroResource) -> dg.Mate
         "mean_backtracks": score.get("mean_backtracks"),
         "model": model,
         "timings": dg.MetadataValue.json(result.timings),
-    })
+    }.items() if v is not None})
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 @dg.asset(
