@@ -13,6 +13,7 @@ from astro_pipeline.defs.assets.cloning import cot_corpus, cot_corpus_is_sound, 
 from astro_pipeline.defs.assets.evaluation import eval_scores, report
 from astro_pipeline.defs.assets.problems import problems
 from astro_pipeline.defs.assets.search_trees import search_trees
+from astro_pipeline.defs.assets.training import direct_rl_model, direct_sft_model, rl_checks, rl_model, sft_model
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.defs.sensors import make_inbox_sensor
 
@@ -20,8 +21,9 @@ from astro_pipeline.defs.sensors import make_inbox_sensor
 def build_definitions(recipe_name: str | None = None) -> dg.Definitions:
     recipe_name = recipe_name or os.environ.get("ASTRO_RECIPE", "demo")
     return dg.Definitions(
-        assets=[problems, base_model, search_trees, search_traces, cot_corpus, eval_scores, report],
-        asset_checks=[cot_corpus_is_sound],
+        assets=[problems, base_model, search_trees, search_traces, cot_corpus,
+                sft_model, rl_model, direct_sft_model, direct_rl_model, eval_scores, report],
+        asset_checks=[cot_corpus_is_sound, *rl_checks],
         sensors=[make_inbox_sensor(recipe_name)],
         resources={"astro": AstroResource(recipe_name=recipe_name)},
     )

@@ -21,6 +21,7 @@ from astro_pipeline.defs.ui import ensure_dagster_home
 from astro_pipeline.recipe import load_recipe
 
 DATASETS_TAG = "astro/datasets"
+STAGE_TAG = "astro/model_stage"  # model assets: built only when the recipe's evaluate.stages lists the stage
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,9 @@ def run_recipe(recipe_name: str, selection: str | None = None, partition: str | 
             continue  # an upstream run failed: nothing to build on
         blocked = set().union(*(failed_datasets.get(a, set()) for a in ancestors))
         node = graph.get(key)
+        stage = node.tags.get(STAGE_TAG)
+        if stage is not None and stage not in recipe.section("evaluate").stages:
+            continue  # a model stage this recipe does not build (e.g. the Direct ablation)
         for pk in partitions_for(node.tags.get(DATASETS_TAG), recipe):
             if partition is not None and pk is not None and partition not in (pk, *getattr(pk, "keys_by_dimension", {}).values()):
                 continue

@@ -38,7 +38,7 @@ eval_partitions = dg.MultiPartitionsDefinition(
     group_name="evaluation",
     deps=[
         dg.AssetDep("problems", partition_mapping=problems_of_benchmark),
-        "base_model", "sft_model", "rl_model",
+        "base_model", "sft_model", "rl_model", "direct_sft_model", "direct_rl_model",
     ],
     kinds={"pytorch", "duckdb"},
     tags={"astro/datasets": "benchmarks_x_stages", "astro/gpu": "true"},

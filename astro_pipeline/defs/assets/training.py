@@ -1,0 +1,163 @@
+"""``sft_model`` / ``rl_model`` and their Direct-arm ablations ``direct_sft_model`` / ``direct_rl_model``.
+
+One factory per stage kind keeps the four assets identical in wiring: each fingerprints what makes
+it (settings, the upstream model's fingerprint, the training data), reuses a finished model when
+that fingerprint is unchanged, otherwise trains with resumable checkpoints in a work folder of the
+artifact root (so a killed run continues), publishes the folder atomically, and writes its metric
+curve to the warehouse table train_metrics. Which stages a recipe builds is ``evaluate.stages``:
+the runner skips model assets of stages the recipe does not list.
+"""
+
+import dataclasses
+import hashlib
+import shutil
+
+import dagster as dg
+import polars as pl
+from dagster import AssetCheckExecutionContext, AssetExecutionContext
+
+from astro_pipeline.cloning import count_reflections
+from astro_pipeline.config import to_dict
+from astro_pipeline.defs.assets.common import metrics_frame, work_dir
+from astro_pipeline.defs.models import STAGE_MODEL_PATHS, stage_model_ref
+from astro_pipeline.defs.resources import AstroResource
+from astro_pipeline.defs.runner import STAGE_TAG
+from astro_pipeline.llm.factory import make_backend
+from astro_pipeline.llm.model_ref import resolve_model_ref
+from astro_pipeline.provenance import fingerprint, read_manifest, write_manifest
+from astro_pipeline.storage import ArtifactStore
+from astro_pipeline.train.rl import select_prompts, train_rl
+from astro_pipeline.train.rl_guards import check_guards
+from astro_pipeline.train.sft import train_sft
+from astro_pipeline.verify import BatchVerifier
+from astro_pipeline.warehouse import publish, table_file
+
+
+
+def _frame_hash(df: pl.DataFrame) -> str:
+    return hashlib.sha1(df.write_csv().encode()).hexdigest()[:16]
+
+
+def _reused(context, store: ArtifactStore, stage: str, fp: str) -> dg.MaterializeResult | None:
+    previous = read_manifest(store, STAGE_MODEL_PATHS[stage])
+    if previous and previous["fingerprint"] == fp and store.exists(f"{STAGE_MODEL_PATHS[stage]}/.complete"):
+        context.log.info(f"{stage}: inputs and settings unchanged (fingerprint {fp}); reusing the model")
+        return dg.MaterializeResult(metadata={**previous.get("metadata", {}), "reused": True},
+                                    data_version=dg.DataVersion(fp))
+    return None
+
+
+def _metric_logger(context, stage: str, rows: list):
+    def on_log(step: int, values: dict) -> None:
+        numeric = {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        rows.extend((step, name, value) for name, value in numeric.items())
+        shown = {k: numeric[k] for k in ("loss", "reward", "completions/mean_length", "learning_rate") if k in numeric}
+        context.log.info(f"{stage} step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+    return on_log
+
+
+def _publish_model(context, astro: AstroResource, stage: str, local_out, fp: str, made_by: dict,
+                   summary: dict, curve: list, metadata: dict) -> dg.MaterializeResult:
+    store = astro.store()
+    store.put_dir(local_out, STAGE_MODEL_PATHS[stage])
+    publish(astro.warehouse(), "train_metrics", stage, metrics_frame(stage, curve))
+    metadata = {"model": store.uri(STAGE_MODEL_PATHS[stage]), "fingerprint": fp, **metadata}
+    losses = [{"step": s, "value": v} for s, n, v in curve if n in ("loss", "reward")]
+    write_manifest(store, STAGE_MODEL_PATHS[stage], settings=made_by, fingerprint=fp, summary=summary,
+                   metadata=metadata)
+    return dg.MaterializeResult(
+        metadata={**metadata, "curve": dg.MetadataValue.json(losses), "reused": False},
+        data_version=dg.DataVersion(fp))
+
+
+def make_sft_asset(name: str, stage: str, upstream: str, kinds: tuple[str, ...] | None) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=name,
+        group_name="models",
+        deps=["cot_corpus", upstream],
+        kinds={"pytorch", "transformers"},
+        tags={STAGE_TAG: stage, "astro/gpu": "true"},
+        description=f"Supervised fine-tuning of the base model on the CoT corpus ({stage}).",
+    )
+    def _sft(context: AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
+        recipe, store = astro.recipe(), astro.store()
+        settings = recipe.section("sft")
+        if kinds is not None:  # the Direct-SFT ablation trains on the count-matched direct arm
+            settings = dataclasses.replace(settings, kinds=kinds)
+        corpus = pl.concat([store.read_parquet(table_file("cot_examples", d)) for d in recipe.section("datasets").train],
+                           how="vertical_relaxed")
+        base = read_manifest(store, STAGE_MODEL_PATHS["base"]) or {}
+        made_by = {"sft": to_dict(settings), "base_model": base.get("fingerprint"), "corpus": _frame_hash(corpus)}
+        fp = fingerprint(made_by)
+        if (reused := _reused(context, store, stage, fp)) is not None:
+            return reused
+        scratch = work_dir(store, stage)
+        local_out = scratch / "model"
+        shutil.rmtree(local_out, ignore_errors=True)
+        curve: list = []
+        summary = train_sft(resolve_model_ref(stage_model_ref(astro, "base")), corpus, settings, str(local_out),
+                            work_dir=str(scratch / "run"), on_log=_metric_logger(context, stage, curve))
+        return _publish_model(context, astro, stage, local_out, fp, made_by, summary, curve, {
+            k: summary[k] for k in ("steps", "final_loss", "train_examples", "tokens_per_s", "wall_s", "resumed_from")
+            if summary.get(k) is not None})
+
+    return _sft
+
+
+def make_rl_asset(name: str, stage: str, upstream_stage: str, upstream: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=name,
+        group_name="models",
+        deps=["problems", upstream],
+        kinds={"pytorch", "transformers"},
+        tags={STAGE_TAG: stage, "astro/gpu": "true"},
+        description=f"GRPO from the {upstream_stage} model with a verifiable +1/-1 reward ({stage}).",
+    )
+    def _rl(context: AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
+        recipe, store = astro.recipe(), astro.store()
+        settings, cloning = recipe.section("rl"), recipe.section("cloning")
+        problems = pl.concat([store.read_parquet(table_file("problems", d)) for d in recipe.section("datasets").train],
+                             how="vertical_relaxed")
+        start = read_manifest(store, STAGE_MODEL_PATHS[upstream_stage]) or {}
+        made_by = {"rl": to_dict(settings), upstream_stage: start.get("fingerprint"), "problems": _frame_hash(problems)}
+        fp = fingerprint(made_by)
+        if (reused := _reused(context, store, stage, fp)) is not None:
+            return reused
+        start_dir = resolve_model_ref(stage_model_ref(astro, upstream_stage))
+        scratch = work_dir(store, stage)
+        local_out = scratch / "model"
+        shutil.rmtree(local_out, ignore_errors=True)
+        curve: list = []
+        with BatchVerifier(recipe.section("verify")) as verifier:
+            prompts = select_prompts(make_backend(recipe.section("backend"), start_dir), problems, settings, verifier)
+            context.log.info(f"{stage}: {prompts.height} prompts of moderate difficulty out of {problems.height}")
+            summary = train_rl(start_dir, prompts, settings, str(local_out), work_dir=str(scratch / "run"),
+                               on_log=_metric_logger(context, stage, curve), verifier=verifier,
+                               reflection_counter=lambda text: count_reflections(text, cloning))
+        if summary.get("guard_messages"):
+            context.log.warning(f"{stage}: training stopped by a guard: {summary['guard_messages']}")
+        return _publish_model(context, astro, stage, local_out, fp, made_by, summary, curve, {
+            "prompts": prompts.height, **{k: summary[k] for k in ("steps", "wall_s", "stopped_by_guard") if k in summary}})
+
+    return _rl
+
+
+def make_rl_check(asset: dg.AssetsDefinition, stage: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=asset, name=f"{stage}_training_stable",
+                    description="Completion length, truncation and reward stayed within the recipe's guard bounds.")
+    def _check(context: AssetCheckExecutionContext, astro: AstroResource) -> dg.AssetCheckResult:
+        rows = astro.warehouse().query(f"SELECT step, name, value FROM train_metrics WHERE stage = '{stage}' ORDER BY step")
+        history = [{"step": step, **{n: v for _, n, v in group.iter_rows()}}
+                   for (step,), group in rows.group_by("step", maintain_order=True)]
+        problems = check_guards(history, astro.recipe().section("rl"))
+        return dg.AssetCheckResult(passed=not problems, metadata={
+            "steps": len(history), "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")})
+
+    return _check
+
+
+sft_model = make_sft_asset("sft_model", "sft", "base_model", kinds=None)
+direct_sft_model = make_sft_asset("direct_sft_model", "direct_sft", "base_model", kinds=("direct_arm",))
+rl_model = make_rl_asset("rl_model", "rl", "sft", "sft_model")
+direct_rl_model = make_rl_asset("direct_rl_model", "direct_rl", "direct_sft", "direct_sft_model")
+rl_checks = [make_rl_check(rl_model, "rl"), make_rl_check(direct_rl_model, "direct_rl")]
