@@ -1,0 +1,68 @@
+"""Backend settings, the factory, the bench entry point, and the recipe sections this stage owns."""
+
+from __future__ import annotations
+
+import pytest
+
+from astro_pipeline.config import describe, from_dict
+from astro_pipeline.llm import BackendSettings, make_backend
+from astro_pipeline.llm.device import free_cores, resolve_dtype, resolve_device
+from astro_pipeline.llm.transformers_backend import TransformersBackend
+from astro_pipeline_tests.tiny_models import demo_tokenizer, tiny_random_model
+
+
+def test_settings_validate_and_every_field_has_help():
+    assert from_dict(BackendSettings, {"name": "vllm", "tensor_parallel_size": 2}).tensor_parallel_size == 2
+    with pytest.raises(ValueError):
+        BackendSettings(name="tgi")
+    with pytest.raises(ValueError):
+        BackendSettings(micro_batch_size=0)
+    with pytest.raises(ValueError):
+        from_dict(BackendSettings, {"micro_batch": 4})
+    assert all(describe(BackendSettings).values())
+
+
+def test_device_and_dtype_resolution():
+    import torch
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    assert resolve_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
+    with pytest.raises(ValueError):
+        resolve_dtype("int3", torch.device("cpu"))
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError):
+            resolve_device("cuda")
+    assert 1 <= free_cores()
+
+
+def test_factory_builds_the_named_backend(tmp_path):
+    tiny_random_model().save_pretrained(tmp_path)
+    demo_tokenizer().save_pretrained(tmp_path)
+    backend = make_backend(BackendSettings(threads=1, micro_batch_size=3), tmp_path)
+    assert isinstance(backend, TransformersBackend) and backend.settings.micro_batch_size == 3
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="vllm extra"):
+            make_backend(BackendSettings(name="vllm"), tmp_path)
+
+
+def test_demo_recipe_sections_load():
+    from astro_pipeline.recipe import load_recipe
+
+    recipe = load_recipe("demo")
+    assert recipe.section("backend").name == "transformers"
+    assert recipe.section("base_model").kind == "demo"
+    synthetic = recipe.section("synthetic")
+    assert synthetic.n_test > 0 and synthetic.min_steps <= synthetic.max_steps
+
+
+def test_bench_generate_reports_both_rates():
+    from astro_pipeline.bench.generate import bench_generate
+
+    result = bench_generate(None, n_prompts=3, samples_per_prompt=2, max_new_tokens=6, repeats=1,
+                            backend_settings=BackendSettings(threads=1))
+    assert result["model"].startswith("random-init")
+    assert result["backend_tokens"] > 0 and result["generate_tokens"] > 0
+    assert result["ratio"] == pytest.approx(result["backend_tokens_per_s"] / result["generate_tokens_per_s"], rel=0.01)
