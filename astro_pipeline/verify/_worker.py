@@ -18,8 +18,14 @@ Design choices:
   build numbers and arithmetic on them; the worst it can do is a huge power, which is what the
   deadline and the address-space limit are for. The LaTeX path uses latex2sympy's ANTLR parser and
   evaluates nothing as code. No code in this package calls eval/exec/sympify/parse_expr itself.
-* If the gold does not parse, it is retried once with math-verify's unit stripping off (see
-  ``_CONFIG_NO_UNITS``), and the prediction is parsed with whichever config parsed the gold.
+* The prediction is parsed with ``extraction_mode="first_match"``: the WHOLE extracted answer must
+  parse. math-verify's default ("any_match") falls back to any number inside the text, which
+  judged ``\\boxed{1 if __import__('os')... else 2}`` and ``\\boxed{\\left( 1, 2 \\right}``
+  equal to 2.
+* The gold answer is trusted data, so it gets more attempts (``_GOLD_ATTEMPTS``): first_match; then
+  with math-verify's unit stripping off (it eats unit-like letters: "a + b + c" -> "a +"); then
+  any_match (e.g. "\\approx 8.24 \\text{ mph}"). The prediction is parsed with whichever
+  extraction config parsed the gold, so both sides see the same normalization.
 * Gold parses are cached (RL groups verify many responses against one gold answer).
 """
 
@@ -67,12 +73,21 @@ def _has_sympy(parsed: list[Any]) -> bool:
     return any(isinstance(x, (Basic, MatrixBase)) for x in parsed)
 
 
+# (extraction config, extraction mode) tried in order for the gold answer; the first that yields an
+# expression wins and the prediction is then parsed with the same config (always "first_match")
+_GOLD_ATTEMPTS = (
+    (_CONFIG, "first_match"),
+    (_CONFIG_NO_UNITS, "first_match"),
+    (_CONFIG, "any_match"),
+)
+
+
 @lru_cache(maxsize=4096)
 def _parse_gold(gold: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """(parsed gold, the extraction config that parsed it); the parse is empty if neither did."""
+    """(parsed gold, the extraction config that parsed it); the parse has no expression if none did."""
     parsed: list[Any] = []
-    for config in (_CONFIG, _CONFIG_NO_UNITS):
-        parsed = parse("\\boxed{" + gold + "}", extraction_config=config, parsing_timeout=None)
+    for config, mode in _GOLD_ATTEMPTS:
+        parsed = parse("\\boxed{" + gold + "}", extraction_config=config, extraction_mode=mode, parsing_timeout=None)
         if _has_sympy(parsed):
             return tuple(parsed), config
     return tuple(parsed), _CONFIG
@@ -87,7 +102,7 @@ def judge(gold: str, pred: str, float_rounding: int = 6, numeric_precision: int 
         return UNPARSABLE_GOLD, f"parsing the gold answer failed: {type(exc).__name__}"
     if not _has_sympy(gold_parsed):
         return UNPARSABLE_GOLD, "math-verify found no expression in the gold answer"
-    pred_parsed = parse("\\boxed{" + pred + "}", extraction_config=config, parsing_timeout=None)
+    pred_parsed = parse("\\boxed{" + pred + "}", extraction_config=config, extraction_mode="first_match", parsing_timeout=None)
     if not pred_parsed:
         return WRONG, "math-verify could not read the predicted answer"
     ok = verify(
@@ -101,6 +116,32 @@ def judge(gold: str, pred: str, float_rounding: int = 6, numeric_precision: int 
     if ok:
         return CORRECT, "math-verify: equivalent to the gold answer"
     return WRONG, "math-verify: not equivalent to the gold answer"
+
+
+_WARM = False
+
+
+def warm_up() -> None:
+    """Run a few typical comparisons once: compiles math-verify's large regexes and fills ANTLR's
+    parser caches, so a freshly forked worker does not spend its first pair's deadline on that."""
+    global _WARM
+    if _WARM:
+        return
+    _quiet()
+    for gold, pred in (
+        ("\\frac{1}{2}", "0.5"),
+        ("(1,2)", "1<x<2"),
+        ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\sqrt{3}"),
+        ("x^2+1", "\\text{(A)}"),
+        ("50\\%", "\\{1,2\\}"),
+        ("1", "nan"),  # each of these pulls in a sympy code path that costs ~0.1-0.5 s the first time
+        ("1", "\\sqrt{-1}"),
+        ("1", "1e400"),
+        ("x=2", "\\log(0)"),
+    ):
+        judge(gold, pred)
+    _parse_gold.cache_clear()
+    _WARM = True
 
 
 def _limit_memory(mb: int) -> None:
@@ -122,7 +163,7 @@ def worker_main(conn: Any, options: dict[str, Any]) -> None:
     process sends back ``(index, verdict, reason)`` as soon as it is decided, so the parent can
     time every pair on its own.
     """
-    _quiet()
+    warm_up()  # a no-op in a worker forked from the warmed forkserver (see _preload)
     _limit_memory(int(options.get("worker_memory_mb", 0)))
     kwargs = {k: options[k] for k in ("float_rounding", "numeric_precision", "strict") if k in options}
     conn.send("ready")

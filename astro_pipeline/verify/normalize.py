@@ -22,6 +22,7 @@ Design choices:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -34,6 +35,106 @@ _THOUSANDS_RE = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
 _NUMBER_RE = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _UNIT_TAIL_RE = re.compile(r"\s*(?:\\(?:text|textbf|mbox|mathrm)\{\s*[A-Za-z][A-Za-z .]*\}|\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree)\s*$")
 _PERCENT_TAIL_RE = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\})\s*$")
+
+
+_GROUPING_RE = re.compile(r"[{}()\[\]]")
+
+
+def nesting_depth(ans: str) -> int:
+    """Deepest nesting of {}, () and [] in ``ans`` (closers without an opener are ignored)."""
+    depth = deepest = 0
+    for m in _GROUPING_RE.finditer(ans):
+        if m.group() in "{([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif depth:
+            depth -= 1
+    return deepest
+
+
+# markers stand for already-reduced numbers too big to write out: "\x00N<k>\x00" -> digits[k]
+_NUM = r"(?:[0-9]+|\x00N[0-9]+\x00)"
+# "(N)" -> "N"; braces are left alone because "^{N}" is the exponent syntax the power rules read
+_PAREN_NUM_RE = re.compile(r"\(\s*(" + _NUM + r")\s*\)")
+_POW_RES = (
+    # a^{b} innermost first; a^b with a bare exponent left to right (latex2sympy reads "10^10^10" as
+    # (10^10)^10); a**b right to left (Python's and parse_expr's reading)
+    re.compile(r"(" + _NUM + r")\s*\^\s*\{\s*(" + _NUM + r")\s*\}"),
+    re.compile(r"(" + _NUM + r")\s*\^\s*(" + _NUM + r")"),
+    re.compile(r"(" + _NUM + r")\s*\*\*\s*(" + _NUM + r")(?!\s*\*\*)"),
+)
+_FACT_RE = re.compile(r"(" + _NUM + r")\s*!")
+
+
+def literal_digits(ans: str, limit: int) -> float:
+    """Estimated number of digits of the largest integer that literal powers and factorials in
+    ``ans`` build (``9^{9^{9}}``, ``10**10**10``, ``(10^{100})!``), or ``inf`` once over ``limit``.
+
+    Used to refuse predictions that would make sympy build a number with billions of digits; it
+    reads only literal integers, so anything symbolic is left to math-verify and the deadline.
+    """
+    if "^" not in ans and "**" not in ans and "!" not in ans:
+        return 0.0
+    s = ans.replace("\x00", "")
+    big: list[float] = []
+
+    def digits_of(tok: str) -> float:
+        if tok.startswith("\x00"):
+            return big[int(tok[2:-1])]
+        return float(len(tok.lstrip("0")) or 1)
+
+    def value_of(tok: str) -> float:  # only called on tokens of at most 15 digits
+        return float(int(tok))
+
+    def put(d: float, exact: int | None) -> str:
+        if exact is not None:
+            return str(exact)
+        big.append(d)
+        return f"\x00N{len(big) - 1}\x00"
+
+    deepest = 0.0
+    for _ in range(len(s)):
+        changed = False
+        s2 = _PAREN_NUM_RE.sub(lambda m: m.group(1), s)
+        changed |= s2 != s
+        s = s2
+        for rx in _POW_RES:
+            m = rx.search(s)
+            if m is None:
+                continue
+            base, exp = m.group(1), m.group(2)
+            db, de = digits_of(base), digits_of(exp)
+            if de > 15 or (not base.startswith("\x00") and value_of(base) <= 1 and db <= 1):
+                # a huge exponent: huge unless the base is 0 or 1
+                d = math.inf if not (db <= 1 and not base.startswith("\x00") and value_of(base) <= 1) else 1.0
+            else:
+                e = value_of(exp)
+                d = 1.0 if e == 0 else e * (db if base.startswith("\x00") else math.log10(max(value_of(base), 1.0)) if db <= 15 else db) + 1
+            if d > limit:
+                return math.inf
+            exact = int(base) ** int(exp) if (d <= 15 and not base.startswith("\x00") and not exp.startswith("\x00")) else None
+            s = s[: m.start()] + put(d, exact) + s[m.end() :]
+            deepest = max(deepest, d)
+            changed = True
+            break
+        if not changed:
+            m = _FACT_RE.search(s)
+            if m is not None:
+                n_tok = m.group(1)
+                dn = digits_of(n_tok)
+                if dn > 15:
+                    return math.inf
+                n = value_of(n_tok)
+                d = (math.lgamma(n + 1) / math.log(10)) + 1 if n > 1 else 1.0
+                if d > limit:
+                    return math.inf
+                exact = math.factorial(int(n)) if d <= 15 else None
+                s = s[: m.start()] + put(d, exact) + s[m.end() :]
+                deepest = max(deepest, d)
+                changed = True
+        if not changed:
+            break
+    return deepest
 
 
 def normalize_answer(ans: str) -> str:

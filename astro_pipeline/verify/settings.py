@@ -30,6 +30,18 @@ class VerifySettings:
         "Longest extracted answer that is parsed at all. A longer gold answer is 'unparsable_gold', a longer "
         "predicted answer is 'wrong' (no real final answer is that long; parsing it only risks time and memory).",
     )
+    max_nesting_depth: int = setting(
+        64,
+        "Deepest nesting of braces, parentheses and brackets accepted in an extracted answer. Real answers "
+        "nest a few levels; thousands of levels only exercise the parser's recursion. Deeper gold -> "
+        "'unparsable_gold', deeper prediction -> 'wrong'.",
+    )
+    max_number_digits: int = setting(
+        100_000,
+        "Largest number (in decimal digits) that literal powers and factorials in a predicted answer may "
+        "build, e.g. 9^{9^{9}} has ~370 million. A prediction over it is 'wrong' without calling sympy "
+        "(unless the gold answer is over it too); keeps towers from costing a full timeout each.",
+    )
     max_response_chars: int = setting(
         2_000_000,
         "Longest response text that is searched for an answer; a longer one gets 'no_answer' with a reason.",
@@ -62,7 +74,7 @@ class VerifySettings:
             raise ValueError(f"verify.workers must be >= 0, got {self.workers}")
         if self.chunk_size < 1:
             raise ValueError(f"verify.chunk_size must be >= 1, got {self.chunk_size}")
-        if self.max_answer_chars < 1 or self.max_response_chars < 1:
-            raise ValueError("verify.max_answer_chars and verify.max_response_chars must be >= 1")
+        if self.max_answer_chars < 1 or self.max_response_chars < 1 or self.max_nesting_depth < 1:
+            raise ValueError("verify.max_answer_chars, max_response_chars and max_nesting_depth must be >= 1")
         if self.start_method not in ("forkserver", "spawn", "fork"):
             raise ValueError(f"verify.start_method must be forkserver, spawn or fork, got {self.start_method!r}")

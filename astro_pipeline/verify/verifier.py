@@ -3,11 +3,13 @@
 Pipeline of one pair (the order is the order of the checks, first hit decides):
 
 1. Gold answer: the last ``\\boxed{}`` of the gold text if it has one, else its last ``#### X`` line,
-   else the whole gold text. Empty -> ``unparsable_gold``; longer than ``max_answer_chars`` ->
-   ``unparsable_gold``.
+   else the whole gold text. Empty, longer than ``max_answer_chars`` or nested deeper than
+   ``max_nesting_depth`` -> ``unparsable_gold``.
 2. Response longer than ``max_response_chars`` -> ``no_answer``. Predicted answer by
    ``extract.extract_answer`` (last box, then ``####``, then "the answer is"); none -> ``no_answer``;
-   longer than ``max_answer_chars`` -> ``wrong``.
+   longer than ``max_answer_chars`` or nested deeper than ``max_nesting_depth`` -> ``wrong``.
+   A prediction whose literal powers/factorials build a number of more than ``max_number_digits``
+   digits (``9^{9^{9}}``) -> ``wrong`` unless the gold does too (``normalize.literal_digits``).
 3. Both answers are normalized (``normalize.normalize_answer``). If both are plain numbers the pair
    is decided in the calling process without sympy (``normalize.fast_decision``): equal values are
    ``correct``, two different integers are ``wrong``; anything else goes on.
@@ -49,7 +51,13 @@ from pathlib import Path
 from typing import Any
 
 from astro_pipeline.verify.extract import extract_answer, gold_answer
-from astro_pipeline.verify.normalize import fast_decision, normalize_answer, plain_number
+from astro_pipeline.verify.normalize import (
+    fast_decision,
+    literal_digits,
+    nesting_depth,
+    normalize_answer,
+    plain_number,
+)
 from astro_pipeline.verify.settings import VerifySettings
 
 _SHOWN_CHARS = 500  # answers kept in a Verification are cut to this many characters
@@ -126,6 +134,14 @@ def prepare(gold_text: Any, response: Any, settings: VerifySettings) -> Verifica
             _shown(gold),
             None,
         )
+    depth = nesting_depth(gold)
+    if depth > settings.max_nesting_depth:
+        return Verification(
+            Verdict.UNPARSABLE_GOLD,
+            f"the gold answer is nested {depth} levels deep (limit {settings.max_nesting_depth})",
+            _shown(gold),
+            None,
+        )
     if len(response) > settings.max_response_chars:
         return Verification(
             Verdict.NO_ANSWER,
@@ -145,7 +161,24 @@ def prepare(gold_text: Any, response: Any, settings: VerifySettings) -> Verifica
             _shown(gold),
             _shown(pred),
         )
+    depth = nesting_depth(pred)
+    if depth > settings.max_nesting_depth:
+        return Verification(
+            Verdict.WRONG,
+            f"the predicted answer is nested {depth} levels deep (limit {settings.max_nesting_depth})",
+            _shown(gold),
+            _shown(pred),
+        )
     gold_norm, pred_norm = normalize_answer(gold), normalize_answer(pred)
+    limit = settings.max_number_digits
+    if literal_digits(pred_norm, limit) > limit and literal_digits(gold_norm, limit) <= limit:
+        return Verification(
+            Verdict.WRONG,
+            f"the predicted answer builds a number of more than {limit} digits from literal powers or "
+            "factorials (not evaluated)",
+            _shown(gold),
+            _shown(pred),
+        )
     if settings.fast_path:
         g, p = plain_number(gold_norm), plain_number(pred_norm)
         if g is not None and p is not None:
@@ -199,7 +232,7 @@ class BatchVerifier:
         self._ctx = mp.get_context(self.settings.start_method)
         if self.settings.start_method == "forkserver":
             # only effective if this process has not started its forkserver yet; harmless otherwise
-            self._ctx.set_forkserver_preload(["astro_pipeline.verify._worker"])
+            self._ctx.set_forkserver_preload(["astro_pipeline.verify._preload"])
         self._slots: list[_Worker | None] = [None] * self.n_workers
         self._lock = threading.Lock()
         self._pid = os.getpid()
