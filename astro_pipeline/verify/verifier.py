@@ -237,7 +237,9 @@ class BatchVerifier:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._closed = False
-        self.stats = {"fast_path": 0, "worker": 0, "timeouts": 0, "restarts": 0}
+        # counters since creation; max_pair_s is the longest a worker spent on one pair (as timed by
+        # this process, start of the pair to its verdict or to the kill), the bound the deadline enforces
+        self.stats: dict[str, float] = {"fast_path": 0, "worker": 0, "timeouts": 0, "restarts": 0, "max_pair_s": 0.0}
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> BatchVerifier:
@@ -347,6 +349,7 @@ class BatchVerifier:
 
         def fail_head(slot: int, w: _Worker, reason: str) -> None:
             # the pair being worked on gets 'timeout'; the rest of the chunk goes back to the queue
+            self.stats["max_pair_s"] = max(self.stats["max_pair_s"], time.monotonic() - w.started)
             index = w.pending.popleft()[0]
             settle(index, Verdict.TIMEOUT, reason)
             self.stats["timeouts"] += 1
@@ -392,7 +395,9 @@ class BatchVerifier:
                             if head[0] != index:  # protocol invariant: answers come back in order
                                 raise RuntimeError(f"verifier worker answered pair {index}, expected {head[0]}")
                             settle(index, Verdict(verdict), reason)
-                            w.started = time.monotonic()
+                            now = time.monotonic()
+                            self.stats["max_pair_s"] = max(self.stats["max_pair_s"], now - w.started)
+                            w.started = now
                     except (EOFError, OSError):
                         w.process.join(timeout=1.0)
                         fail_head(slot, w, f"the verifier worker died (exit code {w.process.exitcode})")
