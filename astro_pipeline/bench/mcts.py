@@ -2,7 +2,7 @@
 
 Method (one process, one backend):
 
-1. Warm the backend up with one tiny request (so one-time costs are not charged to the search).
+1. Warm the backend up with one untimed batch (so one-time costs are charged to neither side).
 2. Run ``search_problems`` on ``problems`` through a recording wrapper: every generation call's
    requests are kept. MCTS throughput = generated tokens / search wall time (everything counted:
    selection, tree bookkeeping, verification, table building).
@@ -59,10 +59,12 @@ def replay_throughput(backend: Backend, calls: Sequence[Sequence[GenerationReque
     return {"tokens": tokens, "seconds": seconds, "tokens_per_second": tokens / seconds if seconds > 0 else 0.0}
 
 
-def _warm_up(backend: Backend, problems: pl.DataFrame) -> None:
-    text = problems["problem"][0] if problems.height else "1 + 1"
-    backend.generate([GenerationRequest(messages=({"role": "user", "content": text},),
-                                        params=SamplingParams(n=2, max_new_tokens=8, seed=0))])
+def _warm_up(backend: Backend, problems: pl.DataFrame, settings: SearchSettings) -> None:
+    """One batch shaped like a search phase (a few problems x M samples), untimed: the first large
+    batch pays one-time costs (allocator growth, kernel selection) that neither side should carry."""
+    texts = problems["problem"].head(8).to_list() or ["1 + 1"]
+    params = SamplingParams(n=settings.m, max_new_tokens=settings.max_step_tokens, seed=0)
+    backend.generate([GenerationRequest(messages=({"role": "user", "content": t},), params=params) for t in texts])
 
 
 def _one_round(backend: Backend, problems: pl.DataFrame, settings: SearchSettings, verifier: Any,
@@ -87,7 +89,7 @@ def bench_mcts(
     is the median of the rounds' ratios (robust to other jobs sharing the cores); the other numbers
     are those of the median round.
     """
-    _warm_up(backend, problems)
+    _warm_up(backend, problems, settings)
     rounds = [_one_round(backend, problems, settings, verifier, log) for _ in range(max(1, repeats))]
     ratios = [s.tokens_per_second / raw["tokens_per_second"] if raw["tokens_per_second"] else 0.0
               for s, _, raw in rounds]
