@@ -195,6 +195,47 @@ def _plain_number_text(s: str) -> str | None:
     return text
 
 
+# commands an answer may use and still be decided by exact string identity (see identical_math)
+_SAFE_COMMANDS = frozenset(
+    """frac sqrt pi cdot times div left right infty circ degree text textbf mathrm mbox operatorname
+    le ge leq geq ne neq lt gt pm mp cup cap in notin subset subseteq emptyset varnothing setminus
+    sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln exp lg min max gcd lcm
+    alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi rho
+    sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega
+    begin end pmatrix bmatrix matrix overline bar hat vec dots ldots cdots quad qquad mathbb binom
+    dbinom tbinom angle triangle perp parallel approx sim equiv mid""".split()
+)
+_ANSWER_CHARS_RE = re.compile(r"[A-Za-z0-9 +\-*/^_()\[\]{},.=<>|!'&:;%\\]*")
+_COMMAND_RE = re.compile(r"\\([A-Za-z]+|.)")
+
+
+def identical_math(gold: str, pred: str) -> bool:
+    """True if the two normalized answers are the same string and that string is plainly math.
+
+    Identity decides equivalence without sympy, but only for text that is unmistakably a math
+    answer: at most 200 ASCII characters of ordinary math syntax, balanced braces, and LaTeX
+    commands from ``_SAFE_COMMANDS``. Anything else (``@@``, ``\\input{...}``, odd Unicode) still
+    goes to math-verify, so a gold answer that cannot be parsed is still reported as such.
+    """
+    if gold != pred or not gold or len(gold) > 200 or not _ANSWER_CHARS_RE.fullmatch(gold):
+        return False
+    depth = 0
+    for c in gold.replace("\\{", "").replace("\\}", ""):
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth < 0:
+                return False
+    if depth:
+        return False
+    for m in _COMMAND_RE.finditer(gold):
+        cmd = m.group(1)
+        if cmd.isalpha() and cmd not in _SAFE_COMMANDS:
+            return False
+    return True
+
+
 @dataclass(frozen=True)
 class PlainNumber:
     """A plain decimal number read from an answer; ``percent`` when it carried a percent sign."""

@@ -10,9 +10,10 @@ Pipeline of one pair (the order is the order of the checks, first hit decides):
    longer than ``max_answer_chars`` or nested deeper than ``max_nesting_depth`` -> ``wrong``.
    A prediction whose literal powers/factorials build a number of more than ``max_number_digits``
    digits (``9^{9^{9}}``) -> ``wrong`` unless the gold does too (``normalize.literal_digits``).
-3. Both answers are normalized (``normalize.normalize_answer``). If both are plain numbers the pair
-   is decided in the calling process without sympy (``normalize.fast_decision``): equal values are
-   ``correct``, two different integers are ``wrong``; anything else goes on.
+3. Both answers are normalized (``normalize.normalize_answer``). The fast path then decides in the
+   calling process, without sympy: identical strings of plain math syntax are ``correct``
+   (``normalize.identical_math``); for two plain numbers (``normalize.fast_decision``) equal values
+   are ``correct`` and two different integers ``wrong``. Anything else goes on.
 4. math-verify in a worker process (``_worker.judge``): gold parsed first and required to yield an
    expression (else ``unparsable_gold``), then ``verify(gold, pred)`` in that order.
 5. A worker that does not answer within ``timeout_s`` of starting the pair is killed and replaced;
@@ -53,6 +54,7 @@ from typing import Any
 from astro_pipeline.verify.extract import extract_answer, gold_answer
 from astro_pipeline.verify.normalize import (
     fast_decision,
+    identical_math,
     literal_digits,
     nesting_depth,
     normalize_answer,
@@ -180,6 +182,8 @@ def prepare(gold_text: Any, response: Any, settings: VerifySettings) -> Verifica
             _shown(pred),
         )
     if settings.fast_path:
+        if identical_math(gold_norm, pred_norm):
+            return Verification(Verdict.CORRECT, f"fast path: identical answers ({method} answer)", gold, pred)
         g, p = plain_number(gold_norm), plain_number(pred_norm)
         if g is not None and p is not None:
             decided = fast_decision(g, p)
@@ -331,10 +335,15 @@ class BatchVerifier:
         s = self.settings
         by_index = dict(jobs)
         items = [(i, job.gold, job.pred) for i, job in jobs]
-        queue: deque[list[tuple[int, str, str]]] = deque(
-            items[k : k + s.chunk_size] for k in range(0, len(items), s.chunk_size)
-        )
+        queue: deque[tuple[int, str, str]] = deque(items)
         n_use = min(self.n_workers, len(queue))
+
+        def next_chunk() -> list[tuple[int, str, str]]:
+            # guided self-scheduling: full chunks while there is plenty left, smaller ones towards the
+            # end, so one worker is not left with a chunk of slow pairs while the others sit idle
+            k = max(1, min(s.chunk_size, len(queue) // (2 * n_use)))
+            return [queue.popleft() for _ in range(min(k, len(queue)))]
+
         missing = [i for i in range(n_use) if self._slots[i] is None or not self._slots[i].process.is_alive()]
         for i in missing:
             if self._slots[i] is not None:
@@ -354,7 +363,7 @@ class BatchVerifier:
             settle(index, Verdict.TIMEOUT, reason)
             self.stats["timeouts"] += 1
             if w.pending:
-                queue.appendleft(list(w.pending))
+                queue.extendleft(reversed(w.pending))
             busy.pop(slot, None)
             self._discard(slot)
 
@@ -369,11 +378,11 @@ class BatchVerifier:
                         self._start_workers([slot])
                     w = self._slots[slot]
                     assert w is not None
-                    chunk = queue.popleft()
+                    chunk = next_chunk()
                     try:
                         w.conn.send(chunk)
                     except (BrokenPipeError, OSError):
-                        queue.appendleft(chunk)
+                        queue.extendleft(reversed(chunk))
                         self._discard(slot)
                         continue
                     w.pending = deque(chunk)
