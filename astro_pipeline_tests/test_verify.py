@@ -258,8 +258,10 @@ def test_package_never_evaluates_text_as_code():
 # -- real data -------------------------------------------------------------------------------
 
 
-def test_math500_answers_match_their_solutions(data_dir):
-    counts = verify_file(data_dir / "math500.jsonl", gold_field="answer", response_field="solution")
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast_path", "math_verify_only"])
+def test_math500_answers_match_their_solutions(data_dir, fast_path):
+    settings = VerifySettings(fast_path=fast_path)
+    counts = verify_file(data_dir / "math500.jsonl", gold_field="answer", response_field="solution", settings=settings)
     assert counts["total"] == 500 and counts["correct"] == 500, counts
 
 
@@ -276,12 +278,18 @@ def test_math500_answers_against_other_problems_are_wrong(bv, data_dir):
     assert verdicts[W] >= 0.99 * len(pairs), verdicts
 
 
-@pytest.mark.slow
-def test_math_train_answers_match_their_solutions(data_dir):
+@pytest.mark.parametrize(
+    "fast_path",
+    [
+        pytest.param(True, id="fast_path"),  # under a second: most pairs are identical answers
+        pytest.param(False, id="math_verify_only", marks=pytest.mark.slow),  # ~40 s on 2 busy cores
+    ],
+)
+def test_math_train_answers_match_their_solutions(data_dir, fast_path):
     rows = [json.loads(line) for line in (data_dir / "math_train.jsonl").read_text().splitlines()]
     with_gold = [r for r in rows if r["answer"].strip()]
     t0 = time.perf_counter()
-    with BatchVerifier() as verifier:
+    with BatchVerifier(VerifySettings(fast_path=fast_path)) as verifier:
         results = verifier.verify_many([(r["answer"], r["solution"]) for r in with_gold])
     correct = sum(v.verdict is C for v in results)
     assert correct >= 0.995 * len(with_gold), (correct, len(with_gold), time.perf_counter() - t0)
