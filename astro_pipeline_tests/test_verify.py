@@ -17,6 +17,7 @@ from astro_pipeline.verify import (
     BatchVerifier,
     Verdict,
     Verification,
+    VerifierClosed,
     VerifySettings,
     verify_file,
     verify_one,
@@ -192,8 +193,16 @@ def test_safe_to_call_from_threads():
 def test_closed_verifier_refuses_work():
     verifier = BatchVerifier(VerifySettings(workers=1))
     verifier.close()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(VerifierClosed):
         verifier.verify("\\frac12", "\\boxed{x}")
+
+
+def test_shared_pools_are_bounded():
+    from astro_pipeline.verify import verifier as module
+
+    for t in range(1, 8):  # numbers only: decided by the fast path, no worker is started
+        assert verify_one("1", "\\boxed{1}", VerifySettings(timeout_s=float(t))).verdict is C
+    assert len(module._SHARED) <= module._SHARED_MAX
 
 
 def test_verify_file_counts_and_bad_lines(tmp_path):

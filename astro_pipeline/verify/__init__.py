@@ -13,12 +13,20 @@ Public API (see ``verifier`` for the pipeline and its design, ``extract`` for th
 
 from astro_pipeline.verify.extract import extract_answer, gold_answer, last_boxed_content
 from astro_pipeline.verify.settings import VerifySettings
-from astro_pipeline.verify.verifier import BatchVerifier, Verdict, Verification, verify_file, verify_one
+from astro_pipeline.verify.verifier import (
+    BatchVerifier,
+    Verdict,
+    Verification,
+    VerifierClosed,
+    verify_file,
+    verify_one,
+)
 
 __all__ = [
     "BatchVerifier",
     "Verdict",
     "Verification",
+    "VerifierClosed",
     "VerifySettings",
     "extract_answer",
     "gold_answer",

@@ -33,6 +33,11 @@ Design choices:
 * Thread safety: a ``BatchVerifier`` serializes calls that need its workers with a lock; extraction
   and the fast path run outside it. ``verify_one`` shares one pool per distinct settings value.
 * Nothing here evaluates text as code (see ``_worker`` for why math-verify's paths are safe).
+
+Caveats: as with any ``spawn``/``forkserver`` multiprocessing, a *script* that uses this module
+needs the ``if __name__ == "__main__":`` guard (the CLI, pytest, notebooks and Dagster are fine).
+A daemonic process (e.g. a ``multiprocessing.Pool`` worker) cannot start workers; use it from the
+main process or a non-daemonic one.
 """
 
 from __future__ import annotations
@@ -64,6 +69,10 @@ from astro_pipeline.verify.settings import VerifySettings
 
 _SHOWN_CHARS = 500  # answers kept in a Verification are cut to this many characters
 _STARTUP_TIMEOUT_S = 120.0  # a worker that cannot even start is an environment error, not a verdict
+
+
+class VerifierClosed(RuntimeError):
+    """The BatchVerifier was closed (by ``close``, its ``with`` block, or eviction of a shared pool)."""
 
 
 class Verdict(str, enum.Enum):
@@ -317,11 +326,11 @@ class BatchVerifier:
                 results[i] = prepared
             else:
                 jobs.append((i, prepared))
-        self.stats["fast_path"] += len(pairs) - len(jobs)
-        if jobs:
-            with self._lock:
-                if self._closed:
-                    raise RuntimeError("BatchVerifier is closed")
+        with self._lock:
+            if self._closed:
+                raise VerifierClosed("BatchVerifier is closed")
+            self.stats["fast_path"] += len(pairs) - len(jobs)
+            if jobs:
                 if self._pid != os.getpid():  # forked: start our own workers, leave the parent's alone
                     self._slots = [None] * self.n_workers
                     self._pid = os.getpid()
@@ -432,15 +441,20 @@ def _fail_missing(results: list[Verification | None]) -> None:
 
 # -- module-level conveniences ---------------------------------------------------------------
 
-_SHARED: dict[VerifySettings, BatchVerifier] = {}
+_SHARED: dict[VerifySettings, BatchVerifier] = {}  # insertion order = least recently used first
 _SHARED_LOCK = threading.Lock()
+_SHARED_MAX = 4  # pools kept for distinct settings; the least recently used one beyond is closed
 
 
 def _shared(settings: VerifySettings) -> BatchVerifier:
     with _SHARED_LOCK:
-        bv = _SHARED.get(settings)
+        bv = _SHARED.pop(settings, None)
         if bv is None or bv._closed:
-            bv = _SHARED[settings] = BatchVerifier(settings)
+            bv = BatchVerifier(settings)
+        _SHARED[settings] = bv
+        stale = list(_SHARED)[:-_SHARED_MAX]
+        for key in stale:
+            _SHARED.pop(key).close()  # waits for a call in flight on that pool (its lock)
         return bv
 
 
@@ -454,7 +468,11 @@ def _close_shared() -> None:
 
 def verify_one(gold: str, response: str, settings: VerifySettings | None = None) -> Verification:
     """Verdict for one pair, using a process-wide worker pool shared per settings value."""
-    return _shared(settings or VerifySettings()).verify(gold, response)
+    settings = settings or VerifySettings()
+    try:
+        return _shared(settings).verify(gold, response)
+    except VerifierClosed:  # evicted by another thread between lookup and call: once more
+        return _shared(settings).verify(gold, response)
 
 
 _FILE_BLOCK = 4096  # rows verified per verify_many call: bounds memory on big files
