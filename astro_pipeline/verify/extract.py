@@ -2,27 +2,33 @@
 
 Design choices:
 
-* ``last_boxed_content`` is pure string scanning (no regex backtracking, no parsing of the
-  content): it is linear in the input length, so hostile inputs (thousands of nested braces,
-  megabyte strings) cost one pass and cannot hang.
-* The LAST box wins. Solutions often box intermediate results or restate a wrong guess before the
-  final one; taking the last ``\\boxed``/``\\fbox`` is what MATH graders and math-verify do.
-* An unbalanced box (``\\boxed{12`` with no closing brace) yields ``None`` for that box, and we fall
-  back to the previous complete box, if any: a truncated completion must not be credited with a
-  half-written answer.
+* ``last_boxed_content`` is one left-to-right pass over the backslashes and braces of the text
+  with a stack of open groups (no backtracking regex, no rescans): linear in the input length, so
+  hostile inputs (thousands of nested braces, megabyte strings) cost one pass and cannot hang.
+* The LAST box wins: the complete ``\\boxed{...}``/``\\fbox{...}`` that closes last (for siblings the
+  later one, for ``\\boxed{\\boxed{3}+1}`` the outer one). Solutions often box intermediate results
+  or a first guess before the final answer.
+* Braces are matched; escaped braces ``\\{``/``\\}`` do not count; a stray ``}`` is ignored.
+* An unclosed box (``\\boxed{12`` with no closing brace, e.g. a truncated completion) is never an
+  answer; an earlier complete box still is.
 * The brace-less form ``\\boxed 2`` takes the token after the space up to the next ``$`` or
-  whitespace (how the MATH dataset's own grader reads it).
+  whitespace (how the MATH dataset's own grader reads it). ``\\boxedx`` is another command.
 
 Fallback order of ``extract_answer`` (first hit wins):
 
-1. the last ``\\boxed{...}`` / ``\\fbox{...}`` / ``\\boxed X`` (``last_boxed_content``);
-2. the last GSM8K-style ``#### X`` line (text after ``####`` to the end of that line);
-3. the last "final answer is X" / "the answer is X" / "answer: X" phrase (case-insensitive;
-   X runs to the end of the line, a trailing period and surrounding ``$`` are stripped);
+1. the last box as above, if its content is not blank (``last_boxed_content``);
+2. the last GSM8K-style ``#### X`` line with a non-blank X (text after ``####`` to the end of
+   that line, stripped);
+3. the last "final answer is X" / "the answer is X" / "answer: X" phrase (case-insensitive; X is
+   the rest of that line, at most 500 characters; one trailing period and surrounding ``$`` are
+   stripped);
 4. nothing: ``None`` (the caller reports verdict ``no_answer``).
 
 No fallback guesses "the last number in the text": that rewards rambling responses that happen to
 mention the right number and is a known source of false positives in peers' graders.
+
+``gold_answer`` reads a reference: its last box, else its last ``####`` line, else the whole text
+(never the phrase fallback: a bare gold answer is taken as it is).
 """
 
 from __future__ import annotations
