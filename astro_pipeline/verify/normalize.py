@@ -87,13 +87,14 @@ def literal_digits(ans: str, limit: int) -> float:
         return float(int(tok))
 
     def put(d: float, exact: int | None) -> str:
+        # spaces around the result keep it from fusing with a neighbouring digit ("2^{10}3" is not 10243)
         if exact is not None:
-            return str(exact)
+            return f" {exact} "
         big.append(d)
-        return f"\x00N{len(big) - 1}\x00"
+        return f" \x00N{len(big) - 1}\x00 "
 
     deepest = 0.0
-    for _ in range(len(s)):
+    for _ in range(256):  # enough for any real answer; past it the deadline still bounds the pair
         changed = False
         s2 = _PAREN_NUM_RE.sub(lambda m: m.group(1), s)
         changed |= s2 != s
