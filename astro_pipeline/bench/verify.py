@@ -16,6 +16,10 @@ an earlier one. The batch API is timed once more per round with the fast path of
 the fast path buys. The worker pools are started (one warm-up pair with another gold answer)
 before any clock starts; that start-up is reported on its own as ``batch_startup_s``.
 
+Wall-clock rates depend on how busy the cores are (other jobs on a shared machine cap what worker
+processes can gain), so the result also gives the 1-minute load average and the CPU time per
+verification of both ways (the batch's counts this process and its workers, read from /proc).
+
 Pairs: with a data folder (``data_dir`` or ``$ASTRO_DATA_DIR``) holding ``math500.jsonl``, half
 are (answer_i, solution_i) and half (answer_i, solution_{i+1}): real answers, real solution texts,
 both verdicts. Without one, a built-in list of typical pairs is cycled. The result also counts how
@@ -74,11 +78,12 @@ def _load_pairs(n_pairs: int, data_dir: str | None, offset: int = 0) -> tuple[li
     return [BUILTIN_PAIRS[(offset + i) % len(BUILTIN_PAIRS)] for i in range(n_pairs)], "builtin"
 
 
-def _sequential(pairs: list[tuple[str, str]], use_timeouts: bool) -> tuple[float, list[bool]]:
+def _sequential(pairs: list[tuple[str, str]], use_timeouts: bool) -> tuple[float, list[bool], float]:
     from math_verify import parse, verify
 
     kwargs_parse: dict[str, Any] = {} if use_timeouts else {"parsing_timeout": None}
     kwargs_verify: dict[str, Any] = {} if use_timeouts else {"timeout_seconds": None}
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     out = []
     for gold, response in pairs:
@@ -86,13 +91,32 @@ def _sequential(pairs: list[tuple[str, str]], use_timeouts: bool) -> tuple[float
         g = parse("\\boxed{" + gold + "}", **kwargs_parse)
         p = parse(response, **kwargs_parse)
         out.append(bool(verify(g, p, **kwargs_verify)))
-    return time.perf_counter() - t0, out
+    return time.perf_counter() - t0, out, time.process_time() - cpu0
 
 
-def _timed(bv: BatchVerifier, pairs: list[tuple[str, str]]) -> tuple[float, list[bool]]:
+def _workers_cpu_s(bv: BatchVerifier) -> float | None:
+    """CPU seconds used so far by the pool's live worker processes (Linux /proc), else None."""
+    total = 0.0
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        for w in bv._slots:
+            if w is not None:
+                fields = Path(f"/proc/{w.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+    return total
+
+
+def _timed(bv: BatchVerifier, pairs: list[tuple[str, str]]) -> tuple[float, list[bool], float | None]:
+    """Wall seconds, correct flags, and CPU seconds of this process plus the workers (or None)."""
+    cpu0, wcpu0 = time.process_time(), _workers_cpu_s(bv)
     t0 = time.perf_counter()
     results = bv.verify_many(pairs)
-    return time.perf_counter() - t0, [v.verdict is Verdict.CORRECT for v in results]
+    elapsed = time.perf_counter() - t0
+    cpu, wcpu1 = time.process_time() - cpu0, _workers_cpu_s(bv)
+    total_cpu = cpu + (wcpu1 - wcpu0) if wcpu0 is not None and wcpu1 is not None else None
+    return elapsed, [v.verdict is Verdict.CORRECT for v in results], total_cpu
 
 
 def bench_verify(
@@ -113,6 +137,8 @@ def bench_verify(
 
     seq_times, batch_times, nofast_times = [], [], []
     batch_correct = seq_correct = agree = total = 0
+    batch_cpu: float | None = 0.0
+    seq_cpu = 0.0
     t0 = time.perf_counter()
     with BatchVerifier(settings) as bv, BatchVerifier(no_fast) as bv_no_fast:
         # start both pools' workers outside the timed rounds (a gold answer no benchmark pair has)
@@ -123,10 +149,12 @@ def bench_verify(
         for r in range(repeats):
             # each round its own problems, so no round is sped up by caches of an earlier one
             pairs, source = _load_pairs(n_pairs, data_dir, offset=r * ((n_pairs + 1) // 2))
-            elapsed, batch_out = _timed(bv, pairs)
+            elapsed, batch_out, cpu = _timed(bv, pairs)
             batch_times.append(elapsed)
-            elapsed, seq_out = _sequential(pairs, use_timeouts)
+            batch_cpu = None if cpu is None or batch_cpu is None else batch_cpu + cpu
+            elapsed, seq_out, cpu = _sequential(pairs, use_timeouts)
             seq_times.append(elapsed)
+            seq_cpu += cpu
             nofast_times.append(_timed(bv_no_fast, pairs)[0])
             batch_correct += sum(batch_out)
             seq_correct += sum(seq_out)
@@ -154,6 +182,11 @@ def bench_verify(
         "sequential_correct_share": round(seq_correct / total, 3),
         "agreement": round(agree / total, 3),
         "sequential_timeouts": "signal" if use_timeouts else "off (not the main thread)",
+        # CPU time per verification over all rounds (batch: this process plus its workers): the work
+        # each way does, whatever else runs on the cores. On W free cores the batch rate approaches
+        # W * sequential_cpu_ms / batch_cpu_ms times the sequential rate.
+        "batch_cpu_ms_per_pair": None if batch_cpu is None else round(1000 * batch_cpu / total, 2),
+        "sequential_cpu_ms_per_pair": round(1000 * seq_cpu / total, 2),
         "batch_rounds_s": [round(t, 2) for t in batch_times],
         "batch_no_fast_path_rounds_s": [round(t, 2) for t in nofast_times],
         "sequential_rounds_s": [round(t, 2) for t in seq_times],
