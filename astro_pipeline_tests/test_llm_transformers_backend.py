@@ -167,3 +167,37 @@ def test_invalid_params_are_rejected(backend):
         backend.generate([_chat(top_p=0.0)])
     with pytest.raises(ValueError):
         GenerationRequest(prompt="x", messages=({"role": "user", "content": "x"},))
+
+
+def test_growing_kv_cache_matches_transformers_dynamic_cache():
+    from transformers import DynamicCache
+
+    from astro_pipeline.llm.kv_cache import GrowingLayer, growing_cache
+
+    model = tiny_random_model()
+    torch.manual_seed(0)
+    ids = torch.randint(10, 300, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[0, :4] = 0
+    steps = torch.randint(10, 300, (80, 3, 1))  # past the first capacity (prompt + 64 headroom)
+
+    def run(cache):
+        m, logits = mask.clone(), []
+        with torch.no_grad():
+            model(input_ids=ids, attention_mask=m, position_ids=(m.cumsum(-1) - 1).clamp(min=0), past_key_values=cache)
+            pos = m.sum(-1, keepdim=True)
+            rows = 3
+            for i in range(80):
+                if i == 40:  # drop row 1 midway, as the backend does with finished rows
+                    keep = torch.tensor([0, 2])
+                    cache.batch_select_indices(keep)
+                    m, pos, rows = m[keep], pos[keep], 2
+                m = torch.cat([m, m.new_ones((rows, 1))], dim=-1)
+                tok = steps[i][[0, 2]] if rows == 2 else steps[i]
+                logits.append(model(input_ids=tok, attention_mask=m, position_ids=pos, past_key_values=cache).logits[[0, -1]])
+                pos = pos + 1
+        return torch.stack(logits)
+
+    grown = growing_cache(model.config)
+    assert all(isinstance(layer, GrowingLayer) for layer in grown.layers)
+    assert torch.allclose(run(DynamicCache(config=model.config)), run(grown), atol=1e-5)

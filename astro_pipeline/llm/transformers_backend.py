@@ -14,6 +14,8 @@ Design choices:
 * Rows that finish (EOS, a stop string, or the token budget) are dropped from the batch and the
   cache once a fraction ``prune_fraction`` of the batch has finished: short steps ("\\n\\n" after one
   solution step) end at different times and should not keep paying for finished rows.
+* The KV cache grows in chunks (``kv_cache.GrowingLayer``) instead of being concatenated at
+  every token.
 * Determinism: each sample's randomness is a hash of (request seed, sample index, step)
   (see ``sampling``), so the same request and seed give the same samples whatever else is batched
   with them. A request without a seed gets a fresh random one.
@@ -29,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from astro_pipeline.llm.device import resolve_device, resolve_dtype, set_threads
+from astro_pipeline.llm.kv_cache import growing_cache
 from astro_pipeline.llm.model_ref import resolve_model_ref
 from astro_pipeline.llm.protocol import GenerationRequest, Sample
 from astro_pipeline.llm.sampling import choose_tokens, row_keys, uniforms
@@ -167,7 +170,7 @@ class TransformersBackend:
             input_ids[i, width - len(ids) :] = torch.tensor(ids)
             mask[i, width - len(ids) :] = 1
         input_ids, mask = input_ids.to(device), mask.to(device)
-        cache = DynamicCache(config=self.model.config)
+        cache = growing_cache(self.model.config)
         logits = self.model(
             input_ids=input_ids,
             attention_mask=mask,
