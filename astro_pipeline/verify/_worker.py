@@ -9,7 +9,8 @@ Design choices:
   ``max_answer_chars`` long. Each is wrapped in ``\\boxed{...}`` and parsed with
   ``LatexExtractionConfig(boxed_match_priority=0)`` then ``ExprExtractionConfig()``.
 * Gold is parsed first and must yield at least one sympy object; otherwise the verdict is
-  ``unparsable_gold`` (never ``correct``, even if the strings match). ``verify(gold, pred)`` is called
+  ``unparsable_gold`` (never ``correct``, even if the strings match; the parent's identity fast
+  path only takes identical strings of plain math syntax, so a gold like "@@" always gets here). ``verify(gold, pred)`` is called
   in that order because math-verify is not symmetric (e.g. gold "(1,2)" vs pred "1<x<2").
 * Safety of math-verify's ``ExprExtractionConfig`` path: it calls sympy's ``parse_expr`` (which
   ``eval``s), but only on the regex group ``expr`` of ``math_verify.parser.lazy_expr_regex``, whose

@@ -22,8 +22,9 @@ class VerifySettings:
     workers: int = setting(0, "Number of verifier worker processes; 0 = one per CPU core available to this process.")
     chunk_size: int = setting(
         8,
-        "Pairs sent to a worker in one message (amortizes inter-process overhead; results still come back "
-        "one by one so the per-pair deadline stays exact).",
+        "Most pairs sent to a worker in one message (amortizes inter-process overhead; smaller near the end "
+        "of a batch so no worker is left holding slow pairs; results still come back one by one so the "
+        "per-pair deadline stays exact).",
     )
     max_answer_chars: int = setting(
         2000,
