@@ -21,6 +21,7 @@ small tokenizer is built on a synthetic CoT corpus (``astro_pipeline.train.sft_t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import tempfile
@@ -137,6 +138,13 @@ def _batch_counts(batch: dict) -> tuple[int, int]:
     return ids.numel(), ids.numel()
 
 
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _trainer_run(model_dir, rows, settings, work: Path, warmup: int, info: dict) -> dict[str, Any]:
     from transformers import TrainerCallback
 
@@ -147,6 +155,7 @@ def _trainer_run(model_dir, rows, settings, work: Path, warmup: int, info: dict)
 
     class Clock(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
+            _sync(args.device)  # the plain loop syncs every step too (it reads the loss)
             stamps[state.global_step] = time.perf_counter()
 
         def on_log(self, args, state, control, logs=None, **kwargs):
@@ -191,8 +200,14 @@ def _plain_run(model_dir, rows, settings, work: Path, warmup: int, info: dict) -
     batches = _window_batches(trainer, total)
     del trainer
 
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    device = args.device
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=getattr(torch, settings.model_dtype)).to(device)
     model.train()
+    # the same mixed precision as the Trainer (bf16/fp16 autocast on GPUs; none on CPU by default)
+    amp_dtype = torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else None
+    autocast = contextlib.nullcontext if amp_dtype is None else (
+        lambda: torch.autocast(device_type=device.type, dtype=amp_dtype)
+    )
     optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
     optimizer = optimizer_cls([p for p in model.parameters() if p.requires_grad], **optimizer_kwargs)
     scheduler = get_scheduler(
@@ -207,9 +222,10 @@ def _plain_run(model_dir, rows, settings, work: Path, warmup: int, info: dict) -
         n_items = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
         step_loss = 0.0
         for batch in micro:
-            inputs = {k: batch[k] for k in keys if k in batch}
+            inputs = {k: batch[k].to(device) for k in keys if k in batch}
             # use_cache=False: with a cache object transformers skips the packed-sequence mask of padding-free rows
-            out = model(**inputs, use_cache=False)
+            with autocast():
+                out = model(**inputs, use_cache=False)
             n = int((batch["labels"][:, 1:] != -100).sum())
             loss = out.loss * (n / max(1, n_items))  # token-weighted over the accumulated micro-batches, like TRL
             loss.backward()
@@ -221,6 +237,7 @@ def _plain_run(model_dir, rows, settings, work: Path, warmup: int, info: dict) -
         optimizer.zero_grad(set_to_none=True)
         if step == 1:
             first_loss = step_loss
+        _sync(device)
         stamps[step] = time.perf_counter()
     counts = [_batch_counts(b) for b in batches[warmup * accumulation : total * accumulation]]
     tokens = sum(c[0] for c in counts)

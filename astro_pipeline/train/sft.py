@@ -219,8 +219,11 @@ def _prepare_work_dir(work: Path, run: dict[str, Any], resume: bool) -> list[str
 # trainer
 
 
-def build_sft_config(settings: SFTSettings, ckpt_dir: str, *, max_length: int | None = None, **overrides: Any):
-    """The SFTConfig for ``settings`` (every TRL default that matters here is set explicitly)."""
+def build_sft_config(settings: SFTSettings, ckpt_dir: str, *, truncate: bool = True, **overrides: Any):
+    """The SFTConfig for ``settings`` (every TRL default that matters here is set explicitly).
+
+    ``truncate=False`` leaves ``max_length`` unset (the caller cuts the examples itself).
+    """
     from trl import SFTConfig
 
     use_cpu, bf16, fp16 = _precision(settings)
@@ -239,7 +242,7 @@ def build_sft_config(settings: SFTSettings, ckpt_dir: str, *, max_length: int | 
         adam_beta1=settings.adam_beta1,
         adam_beta2=settings.adam_beta2,
         max_grad_norm=settings.max_grad_norm,
-        max_length=settings.max_length if max_length is None else max_length,
+        max_length=settings.max_length if truncate else None,
         packing=settings.packing,
         padding_free=settings.padding_free,
         completion_only_loss=settings.completion_only_loss,
@@ -261,7 +264,9 @@ def build_sft_config(settings: SFTSettings, ckpt_dir: str, *, max_length: int | 
         dataloader_num_workers=settings.dataloader_workers,
         # every parameter gets a gradient (full or all-linear LoRA): skip DDP's unused-parameter search
         ddp_find_unused_parameters=False,
-        model_init_kwargs={"dtype": "float32", "device_map": None},
+        # device_map=None: the Trainer/accelerate place the model (TRL's "auto" would spread it over every
+        # visible GPU in each process under FSDP)
+        model_init_kwargs={"dtype": settings.model_dtype, "device_map": None},
         eval_strategy="no",
     )
     kwargs.update(overrides)
@@ -311,9 +316,7 @@ def build_trainer(
     tokenizer = load_tokenizer(base_model_dir)
     # TRL refuses max_length with padding_free and no packing (it cannot cut inside a flat batch);
     # we cut the prepared examples ourselves below, like TRL's own keep_start truncation.
-    config = build_sft_config(
-        settings, str(ckpt_dir), max_length=None if settings.padding_free else settings.max_length, **config_overrides
-    )
+    config = build_sft_config(settings, str(ckpt_dir), truncate=not settings.padding_free, **config_overrides)
     trainer = SFTTrainer(
         model=str(base_model_dir),
         args=config,
@@ -426,8 +429,7 @@ def train_sft(
     with _dataset_progress(settings.progress_bar):
         trainer = build_trainer(base_model_dir, rows, settings, ckpt_dir, callbacks=callbacks)
     prepared = trainer.train_dataset
-    n_tokens = sum(len(ids) for ids in prepared["input_ids"])
-    n_loss_tokens = sum(sum(1 for t in labels if t != -100) for labels in prepared["labels"])
+    n_tokens, n_loss_tokens = _token_counts(prepared)
     setup_s = time.perf_counter() - started
 
     log.info("sft: %d examples, resume_from=%s, processes=%d", rows.height, resume_from, state.num_processes)
@@ -450,6 +452,7 @@ def train_sft(
         "train_s": round(train_s, 2),
         "setup_s": round(setup_s, 2),
         "n_examples": rows.height,
+        "train_examples": rows.height,  # the name the sft_model asset reads
         "n_examples_by_kind": {k: int(n) for k, n in rows.group_by("kind").len().iter_rows()},
         "n_train_rows": len(prepared),
         "n_tokens": int(n_tokens),
@@ -469,6 +472,16 @@ def train_sft(
     _save_final(trainer, base_model_dir, settings, Path(out_dir), summary, state)
     summary["wall_s"] = round(time.perf_counter() - started, 2)
     return summary
+
+
+def _token_counts(dataset) -> tuple[int, int]:
+    """(tokens, tokens with a loss) of a prepared dataset, counted in Arrow (no Python lists of ids)."""
+    import pyarrow.compute as pc
+
+    table = dataset.with_format("arrow")[:]
+    tokens = pc.sum(pc.list_value_length(table.column("input_ids"))).as_py() or 0
+    labels = pc.list_flatten(table.column("labels"))
+    return int(tokens), int(pc.sum(pc.not_equal(labels, -100).cast("int64")).as_py() or 0)
 
 
 class _AlreadyComplete(Exception):
@@ -509,7 +522,7 @@ def _save_final(trainer, base_model_dir, settings: SFTSettings, out: Path, summa
         adapter_dir = Path(trainer.args.output_dir) / "final-adapter"
         trainer.save_model(str(adapter_dir))
         if state.is_main_process:
-            _merge_lora(base_model_dir, adapter_dir, tmp)
+            _merge_lora(base_model_dir, adapter_dir, tmp, settings.model_dtype)
     else:
         trainer.save_model(str(tmp))
     if state.is_main_process:
@@ -527,12 +540,12 @@ def _save_final(trainer, base_model_dir, settings: SFTSettings, out: Path, summa
     state.wait_for_everyone()
 
 
-def _merge_lora(base_model_dir, adapter_dir: Path, dest: Path) -> None:
-    """Apply the trained adapter to a fresh copy of the base model, merge it, save a plain model."""
+def _merge_lora(base_model_dir, adapter_dir: Path, dest: Path, dtype: str) -> None:
+    """Apply the trained adapter to a fresh copy of the base model (on CPU), merge it, save a plain model."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    base = AutoModelForCausalLM.from_pretrained(str(base_model_dir), dtype=torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(str(base_model_dir), dtype=getattr(torch, dtype))
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     merged.save_pretrained(str(dest))

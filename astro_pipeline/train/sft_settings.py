@@ -26,6 +26,7 @@ from astro_pipeline.config import setting
 METHODS = ("full", "lora")
 KINDS = ("direct", "search", "direct_arm")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+MODEL_DTYPES = ("float32", "bfloat16")
 SCHEDULES = ("cosine", "linear", "constant", "constant_with_warmup", "cosine_with_min_lr")
 SAMPLINGS = ("random", "group_by_length")
 
@@ -74,6 +75,11 @@ class SFTSettings:
     )
     # hardware and bookkeeping
     precision: str = setting("auto", "auto: bf16 mixed precision on a CUDA GPU that has it, else fp32; or fp32 / bf16 / fp16")
+    model_dtype: str = setting(
+        "float32",
+        "dtype the weights are loaded (and trained, and merged) in: float32 (mixed precision keeps fp32 master "
+        "weights) or bfloat16 (half the memory; for 70B-class models under FSDP/ZeRO-3)",
+    )
     gradient_checkpointing: bool = setting(False, "recompute activations in the backward pass (saves memory, costs time)")
     threads: int = setting(0, "torch CPU threads per process; 0 = free cores divided by the local processes (1 minimum)")
     save_steps: int = setting(100, "write a resumable checkpoint to the work dir every this many optimizer steps")
@@ -92,6 +98,8 @@ class SFTSettings:
             raise ValueError(f"sft.kinds: unknown {bad}; choose from {KINDS}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"sft.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.model_dtype not in MODEL_DTYPES:
+            raise ValueError(f"sft.model_dtype must be one of {MODEL_DTYPES}, got {self.model_dtype!r}")
         if self.lr_scheduler not in SCHEDULES:
             raise ValueError(f"sft.lr_scheduler must be one of {SCHEDULES}, got {self.lr_scheduler!r}")
         if self.sampling not in SAMPLINGS:
