@@ -52,3 +52,13 @@ def test_truncated_parquet_is_reported(tmp_path):
     store.write_bytes("t.parquet", data[: len(data) // 2])
     with pytest.raises(CorruptArtifactError, match="t.parquet"):
         store.read_parquet("t.parquet")
+
+
+def test_a_corrupt_file_elsewhere_does_not_block_publishing(tmp_path):
+    wh = Warehouse(ArtifactStore(str(tmp_path / "home")))
+    wh.store.write_bytes(table_file("traces", "broken"), b"not parquet at all")
+    publish(wh, "problems", "a", pl.DataFrame({"x": [1]}))
+    assert "traces" in wh.unreadable and "broken.parquet" in wh.unreadable["traces"]
+    assert wh.query("SELECT count(*) AS n FROM problems")["n"][0] == 1
+    with pytest.raises(CorruptArtifactError, match="broken.parquet"):
+        publish(wh, "traces", "fine", pl.DataFrame({"x": [1]}))

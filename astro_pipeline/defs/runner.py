@@ -132,7 +132,8 @@ def _failure_message(result) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error is not None:
             error = event.step_failure_data.error
-            while error.cause is not None:  # the domain's own message, not Dagster's wrapper
+            # the outermost error raised by our code, not Dagster's wrapper nor the library cause below it
+            while error.cause is not None and (error.cls_name or "").startswith("Dagster"):
                 error = error.cause
             return error.message.strip().splitlines()[0][:300]
     return "run failed"

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from astro_pipeline.storage import ArtifactStore
+from astro_pipeline.storage import ArtifactStore, CorruptArtifactError
 from astro_pipeline.warehouse.tables import TABLE_GLOBS
 
 SQL_DIR = Path(__file__).resolve().parent.parent.parent / "sql"
@@ -35,6 +35,7 @@ class Warehouse:
                 cache = Path(os.environ.get("ASTRO_CACHE", Path.home() / ".cache" / "astro_pipeline"))
                 db_path = str(cache / "warehouse" / (store.root.replace("://", "_").replace("/", "_") + ".duckdb"))
         self.db_path = db_path
+        self.unreadable: dict[str, str] = {}  # table -> why its view could not be created (last refresh)
 
     # connections -----------------------------------------------------------------------------
     @contextmanager
@@ -61,15 +62,32 @@ class Warehouse:
         pattern = self.store.uri(TABLE_GLOBS[table]) if not self.store.is_local else self.store.path(TABLE_GLOBS[table])
         return f"read_parquet('{pattern}', union_by_name = true)"
 
-    def refresh(self) -> list[str]:
-        """Create or replace a view per table with data; returns the tables now present."""
-        present = [t for t, g in TABLE_GLOBS.items() if self.store.glob(g)]
+    def refresh(self, tables: tuple[str, ...] = ()) -> list[str]:
+        """Make sure every table with files has a view; returns the tables now present.
+
+        Views over a glob see new files without being recreated, so only missing views are created,
+        plus the ``tables`` named (their writer may have changed their columns). A view that cannot
+        be created because one of its files is unreadable fails only when that table was named;
+        otherwise it is left out and listed in ``self.unreadable``, so one corrupt file elsewhere does
+        not stop a stage from publishing its own table.
+        """
+        present, self.unreadable = [], {}
         with self.connect(read_only=False) as con:
-            for table in TABLE_GLOBS:
-                if table in present:
-                    con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {self._source(table)}")
-                else:
+            views = {row[0] for row in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+            for table, pattern in TABLE_GLOBS.items():
+                if not self.store.glob(pattern):
                     con.execute(f"DROP VIEW IF EXISTS {table}")
+                    continue
+                if table in views and table not in tables:
+                    present.append(table)
+                    continue
+                try:
+                    con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {self._source(table)}")
+                    present.append(table)
+                except duckdb.Error as exc:
+                    if table in tables:
+                        raise CorruptArtifactError(f"warehouse table {table}: {exc}") from exc
+                    self.unreadable[table] = str(exc)
         return present
 
     # queries ---------------------------------------------------------------------------------
@@ -95,5 +113,5 @@ def publish(warehouse: Warehouse, table: str, name: str, df: pl.DataFrame, group
 
     rel = table_file(table, name, group)
     warehouse.store.write_parquet(df, rel)
-    warehouse.refresh()
+    warehouse.refresh(tables=(table,))
     return rel
