@@ -69,3 +69,9 @@ def test_demo_recipe_resolves_every_section():
     for name in SECTIONS:
         cls = type(recipe.section(name))
         assert all(describe(cls).values()), name
+
+
+@pytest.mark.parametrize("name", ["demo", "llama31_8b", "llama31_70b"])
+def test_shipped_recipes_load_and_resolve(name):
+    recipe = load_recipe(name)
+    assert recipe.name == name and recipe.resolved()["datasets"]["benchmarks"]
