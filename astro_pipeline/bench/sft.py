@@ -17,6 +17,20 @@ batches (padding tokens / all tokens in ``input_ids``).
 
 Without ``model_dir`` a random Llama of the demo base model's shape (hidden 256, 4 layers) with a
 small tokenizer is built on a synthetic CoT corpus (``astro_pipeline.train.sft_tiny``).
+
+Measured (2 CPU cores shared with other jobs, 1 thread, hidden 256 x 4 layers, batch 16, 8-15
+timed steps; trainer / plain tokens/s):
+
+    setting                     trainer tok/s   plain tok/s   ratio       padding
+    random order (default)      1127-1469       1056-1553     0.95-1.09   28%
+    group_by_length             1960-1977       2115-2117     0.93        1.4%
+    padding_free                1084            1109          0.98        0%
+    packing (512-token rows)    324             319           1.02        0%
+    dataloader_workers=1        1203            1194          1.01        28%
+
+Rows were measured at different times and loads; only rows measured back to back compare
+(random vs group_by_length: alternated in one process, twice). Both paths saw the same batches in
+every row (TRL's own token count equals ours; the first-step losses agree to 5e-7).
 """
 
 from __future__ import annotations

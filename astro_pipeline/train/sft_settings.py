@@ -63,7 +63,8 @@ class SFTSettings:
     )
     sampling: str = setting(
         "random",
-        "batch order: random (seeded shuffle; exact resume) or group_by_length (less padding; resume may reorder data)",
+        "batch order: random (seeded shuffle) or group_by_length (seeded shuffle, then batches of similar "
+        "length: less padding; the same order every epoch); both resume exactly",
     )
     dataloader_workers: int = setting(0, "DataLoader worker processes (0 = collate in the training process)")
     # LoRA
