@@ -135,6 +135,14 @@ def test_guard_stops_a_length_explosion(sft_dir, tmp_path):
     assert (tmp_path / "rl" / "model.safetensors").is_file()
 
 
+def test_kl_is_logged_when_beta_is_positive(sft_dir, tmp_path):
+    logged = []
+    settings = RLSettings(max_steps=2, beta=0.1, **SMALL)
+    train_rl(str(sft_dir), tiny_problems(8), settings, str(tmp_path / "rl"), work_dir=str(tmp_path / "w"),
+             on_log=lambda s, m: logged.append(m), verifier=DigitSevenVerifier())
+    assert len(logged) == 2 and all("kl" in m and m["kl"] >= 0 for m in logged)
+
+
 def test_unparsable_gold_fails_before_training(sft_dir, tmp_path):
     import polars as pl
 

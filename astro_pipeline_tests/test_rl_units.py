@@ -299,3 +299,22 @@ def test_guard_callback_stops_and_records(monkeypatch):
     state2 = SimpleNamespace(global_step=2, max_steps=10, log_history=[{"step": 1, "reward": -1.0}, {"step": 2, "reward": -1.0}, {"step": 2, "train_runtime": 3.0}])
     cb2.on_train_begin(None, state2, control)
     assert [h["step"] for h in cb2.history] == [1.0, 2.0]
+
+
+def test_reward_with_the_project_reflection_counter(verifier):
+    import functools
+
+    from astro_pipeline.cloning.detect import count_reflections
+    from astro_pipeline.cloning.settings import CloningSettings
+
+    counter = functools.partial(count_reflections, settings=CloningSettings())
+    reflective = (
+        "A: 3 + 4 = 8\n\nWait, is this solution right so far? Hmm, I am not sure. "
+        "Let's go back to where we computed A and try again.\n\nA: 3 + 4 = 7\n\nThe answer is \\boxed{7}"
+    )
+    logged: dict[str, float] = {}
+    reward = CorrectnessReward(verifier, reflection_counter=counter)
+    assert reward([reflective, "A: 3 + 4 = 7\n\nThe answer is \\boxed{7}"], ["7", "7"], log_metric=logged.__setitem__) == [1.0, 1.0]
+    assert reward.last_batch.reflections == [1, 0] and reward.last_batch.backtracks == [1, 0]
+    assert logged["reflections_per_completion"] == pytest.approx(0.5)
+    assert logged["backtracks_per_completion"] == pytest.approx(0.5)
