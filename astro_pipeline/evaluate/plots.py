@@ -152,15 +152,20 @@ def rl_curve(train_metrics: pl.DataFrame, out: Path, *, kind: str) -> Plot:
     Matches TRL's GRPO log names (``reward``, ``rewards/<fn>/mean``, ``completions/mean_length``,
     ``completions/mean_terminated_length``) and plain ones (``reward_mean``, ``completion_length``);
     std/min/max companions are left out when a central value is present; at most 6 curves."""
-    title = f"RL {kind}"
-    name = f"rl_{kind}"
+    return training_curve(train_metrics, out, stage="rl", kind=kind)
+
+
+def training_curve(train_metrics: pl.DataFrame, out: Path, *, stage: str, kind: str) -> Plot:
+    """Curves of one training stage's metrics whose name contains ``kind`` (e.g. sft "loss")."""
+    title = f"{stage.upper() if len(stage) <= 3 else stage} {kind}"
+    name = f"{stage}_{kind}"
     if train_metrics.height == 0:
         return Plot(name, title, None, "no training metrics")
     rl = train_metrics.filter(
-        (pl.col("stage") == "rl") & pl.col("name").str.contains(kind, literal=True) & pl.col("value").is_not_null()
+        (pl.col("stage") == stage) & pl.col("name").str.contains(kind, literal=True) & pl.col("value").is_not_null()
     )
     if rl.height == 0:
-        return Plot(name, title, None, f"no RL metric whose name contains '{kind}'")
+        return Plot(name, title, None, f"no {stage} metric whose name contains '{kind}'")
     names = sorted(set(rl["name"].to_list()))
     # the mean comes first; spreads (std/min/max) are left out when a mean is there
     keep = [n for n in names if not any(t in n for t in ("std", "min", "max"))] or names
@@ -169,7 +174,7 @@ def rl_curve(train_metrics: pl.DataFrame, out: Path, *, kind: str) -> Plot:
     for n in keep[:6]:
         sub = rl.filter(pl.col("name") == n).sort("step")
         ax.plot(sub["step"], sub["value"], label=n)
-    ax.set_xlabel("RL step")
+    ax.set_xlabel(f"{stage} step")
     ax.set_ylabel(kind)
     ax.set_title(title)
     ax.legend(fontsize=7)

@@ -6,7 +6,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from astro_pipeline.config import to_dict
-from astro_pipeline.defs.assets.common import metrics_frame, work_dir
+from astro_pipeline.defs.assets.common import curves_markdown, metrics_frame, work_dir
 from astro_pipeline.defs.models import STAGE_MODEL_PATHS, stage_model_ref
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.provenance import fingerprint, read_manifest, write_manifest
@@ -51,7 +51,8 @@ def base_model(context: AssetExecutionContext, astro: AstroResource) -> dg.Mater
         context.log.info(f"base model pass@1 on synthetic_test: {evaluation['pass_at_1']:.3f}")
     if settings.kind == "demo":
         store.put_dir(local, MODEL_PATH)
-    publish(astro.warehouse(), "train_metrics", "pretrain", metrics_frame("pretrain", curve))
+    frame = metrics_frame("pretrain", curve)
+    publish(astro.warehouse(), "train_metrics", "pretrain", frame)
 
     metadata = {
         "model": store.uri(MODEL_PATH) if settings.kind == "demo" else settings.model,
@@ -69,7 +70,7 @@ def base_model(context: AssetExecutionContext, astro: AstroResource) -> dg.Mater
                                             "mixed_fraction", "truncated_fraction", "mean_tokens")}),
         })
     if curve:
-        metadata["loss_curve"] = dg.MetadataValue.json([{"step": s, n: v} for s, n, v in curve if n == "loss"])
+        metadata["loss_curve"] = dg.MetadataValue.md(curves_markdown(frame, "pretrain", ("loss",), scratch))
     metadata = {k: v for k, v in metadata.items() if v is not None}
     write_manifest(store, MODEL_PATH, settings=made_by, fingerprint=fp, summary=summary, evaluation=evaluation,
                    metadata={k: (v.value if isinstance(v, dg.MetadataValue) else v) for k, v in metadata.items()})

@@ -117,8 +117,8 @@ def cot_corpus_is_sound(context: AssetCheckExecutionContext, astro: AstroResourc
     datasets = [p for p in astro.recipe().section("datasets").train
                 if store.exists(table_file("cot_examples", p))]
     with BatchVerifier(astro.recipe().section("verify")) as verifier:
-        def verify(gold: str, pred: str) -> bool:
-            return verifier.verify(gold, pred).verdict == "correct"
+        def verify(gold: str, answer: str) -> bool:  # check_corpus hands over the extracted answer, not a response
+            return verifier.verify(gold, f"\\boxed{{{answer}}}").verdict == "correct"
 
         n_examples = 0
         for dataset in datasets:

@@ -36,3 +36,19 @@ def markdown_table(df: pl.DataFrame, max_rows: int = 10, max_chars: int = 120) -
         cells = [str(v).replace("\n", " ").replace("|", "\\|")[:max_chars] for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def curves_markdown(metrics: pl.DataFrame, stage: str, kinds: tuple[str, ...], folder: Path) -> str:
+    """Training curves of one stage as PNGs embedded in Markdown (Dagster shows them in the UI)."""
+    import base64
+
+    from astro_pipeline.evaluate.plots import training_curve
+
+    parts = []
+    for kind in kinds:
+        plot = training_curve(metrics, folder, stage=stage, kind=kind)
+        if plot.path is None:
+            parts.append(f"*{plot.title}: {plot.note}*")
+        else:
+            parts.append(f"![{plot.title}](data:image/png;base64,{base64.b64encode(plot.path.read_bytes()).decode()})")
+    return "\n\n".join(parts)

@@ -10,6 +10,7 @@ the runner skips model assets of stages the recipe does not list.
 
 import dataclasses
 import hashlib
+import json
 import shutil
 
 import dagster as dg
@@ -18,7 +19,7 @@ from dagster import AssetCheckExecutionContext, AssetExecutionContext
 
 from astro_pipeline.cloning import count_reflections
 from astro_pipeline.config import to_dict
-from astro_pipeline.defs.assets.common import metrics_frame, work_dir
+from astro_pipeline.defs.assets.common import curves_markdown, metrics_frame, work_dir
 from astro_pipeline.defs.models import STAGE_MODEL_PATHS, stage_model_ref
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.defs.runner import STAGE_TAG
@@ -47,26 +48,47 @@ def _reused(context, store: ArtifactStore, stage: str, fp: str) -> dg.Materializ
     return None
 
 
-def _metric_logger(context, stage: str, rows: list):
-    def on_log(step: int, values: dict) -> None:
+class MetricLog:
+    """Per-step metrics appended to a file in the work folder, so a resumed run keeps the steps
+    logged before the kill; steps logged twice (between the last checkpoint and the kill) keep the
+    latest value. Keyed by the run's fingerprint: a changed run starts a new log."""
+
+    def __init__(self, context, stage: str, folder, fp: str) -> None:
+        self.context, self.stage, self.path = context, stage, folder / f"metrics-{fp}.jsonl"
+
+    def __call__(self, step: int, values: dict) -> None:
         numeric = {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        rows.extend((step, name, value) for name, value in numeric.items())
+        with self.path.open("a") as fh:
+            fh.write(json.dumps({"step": step, **numeric}) + "\n")
         shown = {k: numeric[k] for k in ("loss", "reward", "completions/mean_length", "learning_rate") if k in numeric}
-        context.log.info(f"{stage} step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
-    return on_log
+        self.context.log.info(f"{self.stage} step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+
+    def rows(self) -> list[tuple[int, str, float]]:
+        latest: dict[tuple[int, str], float] = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                entry = json.loads(line)
+                step = entry.pop("step")
+                latest.update({(step, name): value for name, value in entry.items()})
+        return [(step, name, value) for (step, name), value in sorted(latest.items())]
 
 
 def _publish_model(context, astro: AstroResource, stage: str, local_out, fp: str, made_by: dict,
-                   summary: dict, curve: list, metadata: dict) -> dg.MaterializeResult:
+                   summary: dict, metrics: MetricLog, metadata: dict) -> dg.MaterializeResult:
     store = astro.store()
+    curve = metrics.rows()
     store.put_dir(local_out, STAGE_MODEL_PATHS[stage])
-    publish(astro.warehouse(), "train_metrics", stage, metrics_frame(stage, curve))
+    frame = metrics_frame(stage, curve)
+    publish(astro.warehouse(), "train_metrics", stage, frame)
+    kinds = ("reward", "length") if "rl" in stage else ("loss",)
+    plots = curves_markdown(frame, stage, kinds, metrics.path.parent)
     metadata = {"model": store.uri(STAGE_MODEL_PATHS[stage]), "fingerprint": fp, **metadata}
     losses = [{"step": s, "value": v} for s, n, v in curve if n in ("loss", "reward")]
     write_manifest(store, STAGE_MODEL_PATHS[stage], settings=made_by, fingerprint=fp, summary=summary,
                    metadata=metadata)
     return dg.MaterializeResult(
-        metadata={**metadata, "curve": dg.MetadataValue.json(losses), "reused": False},
+        metadata={**metadata, "curve": dg.MetadataValue.json(losses), "curves": dg.MetadataValue.md(plots),
+                  "reused": False},
         data_version=dg.DataVersion(fp))
 
 
@@ -94,11 +116,11 @@ def make_sft_asset(name: str, stage: str, upstream: str, kinds: tuple[str, ...] 
         scratch = work_dir(store, stage)
         local_out = scratch / "model"
         shutil.rmtree(local_out, ignore_errors=True)
-        curve: list = []
+        metrics = MetricLog(context, stage, scratch, fp)
         summary = train_sft(resolve_model_ref(stage_model_ref(astro, "base")), corpus, settings, str(local_out),
-                            work_dir=str(scratch / "run"), on_log=_metric_logger(context, stage, curve))
-        return _publish_model(context, astro, stage, local_out, fp, made_by, summary, curve, {
-            k: summary[k] for k in ("steps", "final_loss", "train_examples", "tokens_per_s", "wall_s", "resumed_from")
+                            work_dir=str(scratch / "run"), on_log=metrics)
+        return _publish_model(context, astro, stage, local_out, fp, made_by, summary, metrics, {
+            k: summary[k] for k in ("steps", "final_loss", "train_examples", "tokens_per_s", "wall_s", "resumed_from_step")
             if summary.get(k) is not None})
 
     return _sft
@@ -127,16 +149,16 @@ def make_rl_asset(name: str, stage: str, upstream_stage: str, upstream: str) -> 
         scratch = work_dir(store, stage)
         local_out = scratch / "model"
         shutil.rmtree(local_out, ignore_errors=True)
-        curve: list = []
+        metrics = MetricLog(context, stage, scratch, fp)
         with BatchVerifier(recipe.section("verify")) as verifier:
             prompts = select_prompts(make_backend(recipe.section("backend"), start_dir), problems, settings, verifier)
             context.log.info(f"{stage}: {prompts.height} prompts of moderate difficulty out of {problems.height}")
             summary = train_rl(start_dir, prompts, settings, str(local_out), work_dir=str(scratch / "run"),
-                               on_log=_metric_logger(context, stage, curve), verifier=verifier,
+                               on_log=metrics, verifier=verifier,
                                reflection_counter=lambda text: count_reflections(text, cloning))
         if summary.get("guard_messages"):
             context.log.warning(f"{stage}: training stopped by a guard: {summary['guard_messages']}")
-        return _publish_model(context, astro, stage, local_out, fp, made_by, summary, curve, {
+        return _publish_model(context, astro, stage, local_out, fp, made_by, summary, metrics, {
             "prompts": prompts.height, **{k: summary[k] for k in ("steps", "wall_s", "stopped_by_guard") if k in summary}})
 
     return _rl
