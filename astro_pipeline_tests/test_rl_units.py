@@ -318,3 +318,27 @@ def test_reward_with_the_project_reflection_counter(verifier):
     assert reward.last_batch.reflections == [1, 0] and reward.last_batch.backtracks == [1, 0]
     assert logged["reflections_per_completion"] == pytest.approx(0.5)
     assert logged["backtracks_per_completion"] == pytest.approx(0.5)
+
+
+def test_checkpoint_lookup_is_read_only_and_drop_removes_half_written(tmp_path):
+    from astro_pipeline.train.rl import drop_incomplete_checkpoints, last_complete_checkpoint
+
+    tmp_path = tmp_path / "checkpoints"
+    tmp_path.mkdir()
+
+    for step, state in ((2, '{"global_step": 2}'), (3, '{"global_st'), (4, None), (10, '{"global_step": 10}')):
+        d = tmp_path / f"checkpoint-{step}"
+        d.mkdir()
+        if state is not None:
+            (d / "trainer_state.json").write_text(state)
+    (tmp_path / "checkpoint-x").mkdir()
+    assert last_complete_checkpoint(tmp_path).name == "checkpoint-10"
+    assert drop_incomplete_checkpoints(tmp_path) == []  # only newer-than-complete ones go
+    import shutil
+
+    shutil.rmtree(tmp_path / "checkpoint-10")
+    assert last_complete_checkpoint(tmp_path).name == "checkpoint-2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2", "checkpoint-3", "checkpoint-4", "checkpoint-x"]
+    assert drop_incomplete_checkpoints(tmp_path) == ["checkpoint-4", "checkpoint-3"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2", "checkpoint-x"]
+    assert last_complete_checkpoint(tmp_path / "missing") is None

@@ -232,23 +232,40 @@ def run_fingerprint(sft_model_dir: str | Path, prompts: pl.DataFrame, settings: 
     return h.hexdigest()[:16]
 
 
-def last_complete_checkpoint(ckpt_dir: Path) -> Path | None:
-    """Newest ``checkpoint-N`` with a readable ``trainer_state.json``; newer incomplete ones are deleted."""
+def _checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
+    """(step, folder) of every ``checkpoint-N`` folder, newest first."""
     if not ckpt_dir.is_dir():
-        return None
+        return []
     found = []
     for p in ckpt_dir.iterdir():
         if p.is_dir() and p.name.startswith("checkpoint-") and p.name[len("checkpoint-") :].isdigit():
             found.append((int(p.name[len("checkpoint-") :]), p))
-    for _, p in sorted(found, reverse=True):
-        state = p / "trainer_state.json"
-        try:
-            json.loads(state.read_text())
-            return p
-        except (OSError, ValueError):
-            log.warning("train_rl: deleting incomplete checkpoint %s (killed while saving)", p)
-            shutil.rmtree(p, ignore_errors=True)
-    return None
+    return sorted(found, reverse=True)
+
+
+def _complete(checkpoint: Path) -> bool:
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())  # the trainer writes it last
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def last_complete_checkpoint(ckpt_dir: Path) -> Path | None:
+    """Newest ``checkpoint-N`` with a readable ``trainer_state.json`` (read only: safe to poll)."""
+    return next((p for _, p in _checkpoints(Path(ckpt_dir)) if _complete(p)), None)
+
+
+def drop_incomplete_checkpoints(ckpt_dir: Path) -> list[str]:
+    """Delete checkpoints newer than the last complete one (left by a kill while saving); their names."""
+    dropped = []
+    for _, p in _checkpoints(Path(ckpt_dir)):
+        if _complete(p):
+            break
+        log.warning("train_rl: deleting incomplete checkpoint %s (killed while saving)", p)
+        shutil.rmtree(p, ignore_errors=True)
+        dropped.append(p.name)
+    return dropped
 
 
 def _library_versions() -> dict[str, str]:
@@ -397,6 +414,7 @@ def train_rl(
         shutil.rmtree(ckpt_dir, ignore_errors=True)
         shutil.rmtree(work / TENSORBOARD, ignore_errors=True)
     run_file.write_text(json.dumps({"fingerprint": fingerprint, "settings": to_dict(settings)}, indent=2) + "\n")
+    dropped = drop_incomplete_checkpoints(ckpt_dir) if resume else []
     checkpoint = last_complete_checkpoint(ckpt_dir) if resume else None
 
     threads = _set_threads(settings.threads) if settings.use_cpu else torch.get_num_threads()
@@ -450,6 +468,7 @@ def train_rl(
             "target_steps": settings.max_steps,
             "steps_done": steps_done,
             "resumed_from": checkpoint.name if checkpoint is not None else None,
+            "dropped_incomplete_checkpoints": dropped,
             "stopped_by_guard": bool(guard.stopped_at is not None),
             "stopped_at_step": guard.stopped_at,
             "stop_reasons": guard.reasons,
