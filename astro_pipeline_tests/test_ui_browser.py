@@ -29,7 +29,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_up(url: str, proc: subprocess.Popen, seconds: float = 120) -> None:
+def _wait_up(url: str, proc: subprocess.Popen, seconds: float = 240) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -59,7 +59,7 @@ def test_ui_shows_assets_and_partitions(in_tiny_run, tmp_path):
                 "--disable-component-update", "--disable-sync"])
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/assets/report?view=lineage&lineageScope=upstream&lineageDepth=10")
-            page.wait_for_selector("text=search_trees", timeout=60_000)
+            page.wait_for_selector("text=search_trees", timeout=180_000)
             skip = page.get_by_role("button", name="Skip")  # the first-visit community dialog
             if skip.count():
                 skip.click()
@@ -69,7 +69,7 @@ def test_ui_shows_assets_and_partitions(in_tiny_run, tmp_path):
             graph_text = page.inner_text("body")
 
             page.goto(f"http://127.0.0.1:{port}/assets/problems?view=partitions")
-            page.wait_for_selector("text=synthetic_train", timeout=60_000)
+            page.wait_for_selector("text=synthetic_train", timeout=180_000)
             partitions_text = page.inner_text("body")
             browser.close()
         assert shot.stat().st_size > 10_000
