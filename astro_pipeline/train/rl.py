@@ -71,6 +71,7 @@ from typing import Any
 import polars as pl
 
 from astro_pipeline.config import to_dict
+from astro_pipeline.provenance import library_versions
 from astro_pipeline.llm.protocol import GenerationRequest, SamplingParams
 from astro_pipeline.train.rewards import (
     CORRECT,
@@ -266,12 +267,6 @@ def drop_incomplete_checkpoints(ckpt_dir: Path) -> list[str]:
         shutil.rmtree(p, ignore_errors=True)
         dropped.append(p.name)
     return dropped
-
-
-def _library_versions() -> dict[str, str]:
-    from astro_pipeline.provenance import library_versions
-
-    return library_versions()
 
 
 def _set_threads(threads: int) -> int:
@@ -481,7 +476,7 @@ def train_rl(
             "tensorboard_dir": str(tb_dir),
             "work_dir": str(work),
             "settings": to_dict(settings),
-            "versions": _library_versions(),
+            "versions": library_versions(),
         }
         if guard.stopped_at is not None:
             log.warning("train_rl: stopped at step %d: %s", guard.stopped_at, "; ".join(guard.reasons))

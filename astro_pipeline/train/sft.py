@@ -68,6 +68,7 @@ import polars as pl
 from transformers import TrainerCallback
 
 from astro_pipeline.config import to_dict
+from astro_pipeline.provenance import library_versions
 from astro_pipeline.train.sft_callbacks import StepMetricsCallback
 from astro_pipeline.train.sft_settings import SFTSettings
 
@@ -180,12 +181,6 @@ def _precision(settings: SFTSettings) -> tuple[bool, bool, bool]:
     if settings.precision in ("bf16", "fp16") and not cuda:
         log.warning("sft: precision=%s requested without CUDA; CPU autocast is used", settings.precision)
     return (not cuda, settings.precision == "bf16", settings.precision == "fp16")
-
-
-def library_versions() -> dict[str, str]:
-    from astro_pipeline.provenance import library_versions as versions
-
-    return versions()
 
 
 # ------------------------------------------------------------------------------------------------
