@@ -122,3 +122,35 @@ def test_pass_at_1_runs_through_the_real_backend(tmp_path):
     result = measure_pass_at_1(model_dir, settings, TINY_SYNTHETIC)
     assert result["backend"] == "transformers" and 0.0 <= result["pass_at_1"] <= 1.0
     assert result["truncated_fraction"] > 0.5  # an untrained model does not finish in 8 tokens
+
+
+def test_training_stops_once_the_held_out_target_is_reached(tmp_path, monkeypatch):
+    from astro_pipeline.train import pretrain
+
+    values = iter([0.2, 0.5, 0.9])
+    seen_rows = []
+
+    def fake_check(backend, rows, *args):
+        seen_rows.append(rows)
+        return next(values)
+
+    monkeypatch.setattr(pretrain, "sampled_pass_at_1", fake_check)
+    logged = []
+    settings = dataclasses.replace(TINY, steps=20, threads=1, target_pass_at_1=0.45, target_check_from=4,
+                                   target_check_every=3, dev_problems=7, log_every=100)
+    summary = train_base_model(settings, TINY_SYNTHETIC, tmp_path / "m", on_log=lambda s, v: logged.append((s, v)))
+    assert summary["steps"] == 7 and summary["stopped_at_target"] and summary["max_steps"] == 20
+    assert [c["step"] for c in summary["target_checks"]] == [4, 7]
+    assert [(s, v["dev_pass_at_1"]) for s, v in logged] == [(4, 0.2), (7, 0.5)]
+    # the held-out rows are the last train rows and were not trained on
+    train_rows = generate_rows("train", TINY_SYNTHETIC)
+    assert seen_rows[0] == train_rows[-7:] and summary["n_train_examples"] == len(train_rows) - 7
+
+
+def test_target_check_runs_through_the_real_backend_and_verifier(tmp_path):
+    settings = dataclasses.replace(TINY, steps=3, threads=1, target_pass_at_1=0.5, target_check_from=2,
+                                   target_check_every=1, dev_problems=3, dev_samples=1, eval_max_new_tokens=4)
+    summary = train_base_model(settings, TINY_SYNTHETIC, tmp_path / "m")
+    assert [c["step"] for c in summary["target_checks"]] == [2, 3]
+    assert all(c["dev_pass_at_1"] == 0.0 for c in summary["target_checks"])  # 4 tokens cannot hold a boxed answer
+    assert summary["steps"] == 3 and not summary["stopped_at_target"]

@@ -35,6 +35,22 @@ def _requests(rows: list[dict], n: int, temperature: float, top_p: float, max_ne
     ]
 
 
+def sampled_pass_at_1(
+    backend: Backend,
+    rows: list[dict],
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    seed: int,
+    verifier: BatchVerifier,
+) -> float:
+    """Mean correctness of ``n`` samples per row (the trainer's quick check on held-out rows)."""
+    sampled = backend.generate(_requests(rows, n, temperature, top_p, max_new_tokens, seed))
+    pairs = [(row["answer"], s.text) for row, samples in zip(rows, sampled) for s in samples]
+    return sum(v.verdict == "correct" for v in verifier.verify_many(pairs)) / len(pairs)
+
+
 def measure_pass_at_1(
     model_dir: str | Path,
     settings: BaseModelSettings,
