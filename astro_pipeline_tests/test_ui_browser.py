@@ -49,8 +49,9 @@ def test_ui_shows_assets_and_partitions(in_tiny_run, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    log = (tmp_path / "ui.log").open("wb")  # a file, not a pipe: nothing the UI starts can block our read
     proc = subprocess.Popen([sys.executable, "-m", "astro_pipeline.cli", "ui", "--recipe", in_tiny_run.recipe,
-                             "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_up(f"http://127.0.0.1:{port}/server_info", proc)
         with playwright.sync_playwright() as p:
@@ -77,7 +78,8 @@ def test_ui_shows_assets_and_partitions(in_tiny_run, tmp_path):
         assert "synthetic_train" in partitions_text and "synthetic_test" in partitions_text
     finally:
         proc.send_signal(signal.SIGTERM)  # astro ui must stop its webserver and daemon cleanly
-        out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
+        proc.wait(timeout=120)
+        log.close()
+    assert proc.returncode == 0, (tmp_path / "ui.log").read_text(errors="replace")[-2000:]
     leftovers = subprocess.run(["pgrep", "-f", f"dagster-webserver -h 127.0.0.1 -p {port}"], capture_output=True)
     assert leftovers.returncode == 1, "the webserver outlived astro ui"

@@ -42,7 +42,6 @@ eval_partitions = dg.MultiPartitionsDefinition(
     ],
     kinds={"pytorch", "duckdb"},
     tags={"astro/datasets": "benchmarks_x_stages", "astro/gpu": "true"},
-    automation_condition=dg.AutomationCondition.eager(),  # follows a scheduled retraining
     description="pass@1 ± stderr, maj@k and greedy accuracy of one model stage on one benchmark (eval_scores).",
 )
 def eval_scores(context: AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
@@ -89,7 +88,6 @@ def _fmt(value: float | None) -> str:
     group_name="evaluation",
     deps=[eval_scores],
     kinds={"html", "duckdb"},
-    automation_condition=dg.AutomationCondition.eager(),  # follows new scores
     description="Leaderboard, the paper's table beside ours, and plots, in $ASTRO_HOME/report/ (Markdown + HTML).",
 )
 def report(context: AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
