@@ -135,3 +135,34 @@ def bench_generate(
         "backend_settings": to_dict(settings),
         "torch": torch.__version__,
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m astro_pipeline.bench.generate [--model-dir DIR] ...``: print the result as JSON."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-dir", default=None, help="model folder or reference; default: a random tiny Llama")
+    parser.add_argument("--prompts", type=int, default=16)
+    parser.add_argument("--samples", type=int, default=4)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--micro-batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args(argv)
+    result = bench_generate(
+        args.model_dir,
+        n_prompts=args.prompts,
+        samples_per_prompt=args.samples,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        repeats=args.repeats,
+        backend_settings=BackendSettings(micro_batch_size=args.micro_batch_size, threads=args.threads),
+    )
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
