@@ -81,3 +81,16 @@ def test_vllm_engine_end_to_end(tmp_path):
     a, b = backend.generate([req])[0], backend.generate([req])[0]
     assert len(a) == 3 and [s.text for s in a] == [s.text for s in b]
     assert all(math.isfinite(s.logprob) and 1 <= s.n_tokens <= 8 for s in a)
+
+
+def test_supported_options_come_from_the_installed_llm_signature():
+    from astro_pipeline.llm.vllm_backend import _supported_engine_options
+
+    class FakeLLM:
+        def __init__(self, model, tensor_parallel_size=1, **kwargs):
+            pass
+
+    names = _supported_engine_options(SimpleNamespace(LLM=FakeLLM))
+    assert {"model", "tensor_parallel_size"} <= names
+    kw = engine_kwargs(BackendSettings(name="vllm"), "m", names)
+    assert "gpu_memory_utilization" not in kw or "gpu_memory_utilization" in names

@@ -93,9 +93,23 @@ def engine_kwargs(settings: BackendSettings, model_path: str, supported: set[str
     }
     if settings.max_model_len:
         kwargs["max_model_len"] = settings.max_model_len
-    if supported is not None and "kwargs" not in supported:
+    if supported is not None:
         kwargs = {k: v for k, v in kwargs.items() if k in supported or k == "model"}
     return kwargs
+
+
+def _supported_engine_options(vllm: Any) -> set[str]:
+    """Option names the installed vLLM accepts: ``LLM``'s own parameters and ``EngineArgs``' fields."""
+    names = set(inspect.signature(vllm.LLM.__init__).parameters)
+    try:
+        import dataclasses
+
+        from vllm.engine.arg_utils import EngineArgs
+
+        names |= {f.name for f in dataclasses.fields(EngineArgs)}
+    except (ImportError, TypeError):  # pragma: no cover - layout of other vLLM versions
+        pass
+    return names
 
 
 class VLLMBackend:
@@ -113,9 +127,8 @@ class VLLMBackend:
         self.settings = settings or BackendSettings(name="vllm")
         path = resolve_model_ref(model_path, self.settings.model_cache_dir or None)
         self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=self.settings.trust_remote_code)
-        supported = set(inspect.signature(vllm.LLM.__init__).parameters)
         self._vllm = vllm
-        self.llm = vllm.LLM(**engine_kwargs(self.settings, path, supported))
+        self.llm = vllm.LLM(**engine_kwargs(self.settings, path, _supported_engine_options(vllm)))
 
     def render(self, request: GenerationRequest) -> str:
         if request.messages is not None:
