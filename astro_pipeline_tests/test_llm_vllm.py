@@ -90,7 +90,12 @@ def test_supported_options_come_from_the_installed_llm_signature():
         def __init__(self, model, tensor_parallel_size=1, **kwargs):
             pass
 
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("with vLLM installed, its real EngineArgs fields are added")
     names = _supported_engine_options(SimpleNamespace(LLM=FakeLLM))
-    assert {"model", "tensor_parallel_size"} <= names
-    kw = engine_kwargs(BackendSettings(name="vllm"), "m", names)
-    assert "gpu_memory_utilization" not in kw or "gpu_memory_utilization" in names
+    assert names == {"self", "model", "tensor_parallel_size", "kwargs"}
+    assert engine_kwargs(BackendSettings(name="vllm"), "m", names) == {"model": "m", "tensor_parallel_size": 1}
