@@ -60,6 +60,8 @@ def test_short_demo_run_saves_a_folder_plain_transformers_loads(tmp_path):
     assert all(set(v) == {"loss", "lr"} and math.isfinite(v["loss"]) for _, v in logged)
     assert logged[-1][1]["loss"] < logged[0][1]["loss"]  # six steps at lr 3e-3 already learn the format's frequent tokens
     assert summary["steps"] == 6 and summary["settings"]["hidden_size"] == 64 and "torch" in summary["versions"]
+    # a run too short to reach target_check_from holds nothing out and never checks
+    assert summary["n_train_examples"] == TINY_SYNTHETIC.n_train and summary["target_checks"] == []
     assert json.loads((tmp_path / "m" / SUMMARY_FILE).read_text())["n_params"] == summary["n_params"]
     assert (tmp_path / "m" / "model.safetensors").is_file()
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "m")

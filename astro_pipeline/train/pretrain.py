@@ -190,7 +190,10 @@ def _train_demo(
     started = time.perf_counter()
     threads = set_threads(settings.threads)
     rows = generate_rows("train", synthetic_settings)
-    check_target = settings.target_pass_at_1 > 0 and settings.dev_problems > 0
+    # hold problems out only when a check can happen (a short run trains on every problem)
+    check_target = (
+        settings.target_pass_at_1 > 0 and settings.dev_problems > 0 and settings.steps >= settings.target_check_from
+    )
     dev_rows = rows[-settings.dev_problems :] if check_target else []
     train_rows = rows[: len(rows) - len(dev_rows)]
     if not train_rows:
