@@ -9,6 +9,9 @@ Design choices:
   micro-batch holds prompts of similar length (little left padding), and rows that share the same
   prompt sit together: that prompt is prefilled once and its KV cache copied to each of its rows.
   MCTS asks for k children of one node and M rollouts of each child, so most rows share a prompt.
+  Different prompts that merely share a prefix (siblings' common steps) are prefilled separately:
+  on the demo model prefill was ~20% of an MCTS-shaped call, not worth a prefix tree here; vLLM's
+  prefix caching covers that case on GPUs.
 * Prompts are left-padded; position ids count real tokens only, so a padded row computes exactly
   what it would alone (up to float rounding).
 * Rows that finish (EOS, a stop string, or the token budget) are dropped from the batch and the
