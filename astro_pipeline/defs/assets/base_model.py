@@ -47,7 +47,7 @@ def base_model(context: AssetExecutionContext, astro: AstroResource) -> dg.Mater
     model_dir = summary.get("model_dir") or str(local)
     evaluation = measure_pass_at_1(model_dir, settings, synthetic, recipe.section("backend")) if settings.kind == "demo" else None
     if evaluation is not None:
-        curve.append((settings.steps, "synthetic_test_pass_at_1", evaluation["pass_at_1"]))
+        curve.append((summary.get("steps", settings.steps), "synthetic_test_pass_at_1", evaluation["pass_at_1"]))
         context.log.info(f"base model pass@1 on synthetic_test: {evaluation['pass_at_1']:.3f}")
     if settings.kind == "demo":
         store.put_dir(local, MODEL_PATH)
