@@ -79,6 +79,11 @@ def cmd_sql(args: argparse.Namespace) -> int:
     query = args.query
     df = warehouse.run_file(query) if query.strip().lower().endswith(".sql") else warehouse.query(query)
     if args.format == "csv":
+        nested = [c for c, t in df.schema.items() if t.is_nested()]
+        # CSV has no nested values: lists and structs are written as JSON text
+        df = df.with_columns(pl.col(c).map_elements(lambda v: json.dumps(v.to_list() if hasattr(v, "to_list") else v,
+                                                                         default=str), return_dtype=pl.String)
+                             for c in nested)
         sys.stdout.write(df.write_csv())
     elif args.format == "json":
         sys.stdout.write(json.dumps(df.to_dicts(), default=str) + "\n")
