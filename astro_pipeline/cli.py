@@ -13,10 +13,15 @@ import sys
 from collections.abc import Sequence
 
 BENCHMARKS = {
-    # name -> "module:function"; each returns one JSON-able dict with its figure, baseline and ratio
+    # name -> "module:function"; each returns one JSON-able dict with its figure, baseline and ratio.
+    # All but verify take a model folder (--model); without one they use the demo base model in
+    # $ASTRO_HOME when it exists, else (generate, eval, sft, grpo) a small randomly initialised Llama.
     "verify": "astro_pipeline.bench.verify:bench_verify",
     "generate": "astro_pipeline.bench.generate:bench_generate",
     "mcts": "astro_pipeline.bench.mcts:bench_mcts_demo",
+    "eval": "astro_pipeline.bench.eval:bench_eval",
+    "sft": "astro_pipeline.bench.sft:bench_sft",
+    "grpo": "astro_pipeline.bench.grpo:bench_grpo",
 }
 
 
@@ -96,8 +101,22 @@ def cmd_sql(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
+    from astro_pipeline.storage import ArtifactStore
+
     module, _, func = BENCHMARKS[args.name].partition(":")
-    result = getattr(importlib.import_module(module), func)()
+    bench = getattr(importlib.import_module(module), func)
+    if args.name == "verify":
+        result = bench()
+    else:
+        model = args.model
+        store = ArtifactStore.from_env()
+        if model is None and store.is_local and store.exists("models/base/.complete"):
+            model = store.path("models/base")
+        if model is None and args.name == "mcts":
+            print("astro bench mcts: needs a trained policy: --model DIR, or run `make run` first", file=sys.stderr)
+            return 2
+        result = bench(model)
+        result.setdefault("model", model or "random tiny Llama")
     print(json.dumps({"bench": args.name, **result}, default=str))
     return 0
 
@@ -153,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="measure a stage against its baseline; prints JSON")
     bench.add_argument("name", choices=sorted(BENCHMARKS))
+    bench.add_argument("--model", default=None, help="model folder (default: the demo base model in $ASTRO_HOME)")
     bench.set_defaults(func=cmd_bench)
 
     rec = sub.add_parser("recipe", help="print a recipe's resolved settings")

@@ -53,8 +53,9 @@ class MetricLog:
     logged before the kill; steps logged twice (between the last checkpoint and the kill) keep the
     latest value. Keyed by the run's fingerprint: a changed run starts a new log."""
 
-    def __init__(self, context, stage: str, folder, fp: str) -> None:
-        self.context, self.stage, self.path = context, stage, folder / f"metrics-{fp}.jsonl"
+    def __init__(self, context, stage: str, run_dir) -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.context, self.stage, self.path = context, stage, run_dir / "astro_metrics.jsonl"
 
     def __call__(self, step: int, values: dict) -> None:
         numeric = {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -71,6 +72,15 @@ class MetricLog:
                 step = entry.pop("step")
                 latest.update({(step, name): value for name, value in entry.items()})
         return [(step, name, value) for (step, name), value in sorted(latest.items())]
+
+
+def run_folder(scratch, fp: str):
+    """The checkpoint folder of this exact run; folders of runs with other inputs are removed, since
+    their checkpoints must never be resumed into this one."""
+    for old in scratch.glob("run-*"):
+        if old.name != f"run-{fp}":
+            shutil.rmtree(old, ignore_errors=True)
+    return scratch / f"run-{fp}"
 
 
 def _publish_model(context, astro: AstroResource, stage: str, local_out, fp: str, made_by: dict,
@@ -116,9 +126,10 @@ def make_sft_asset(name: str, stage: str, upstream: str, kinds: tuple[str, ...] 
         scratch = work_dir(store, stage)
         local_out = scratch / "model"
         shutil.rmtree(local_out, ignore_errors=True)
-        metrics = MetricLog(context, stage, scratch, fp)
+        run_dir = run_folder(scratch, fp)
+        metrics = MetricLog(context, stage, run_dir)
         summary = train_sft(resolve_model_ref(stage_model_ref(astro, "base")), corpus, settings, str(local_out),
-                            work_dir=str(scratch / "run"), on_log=metrics)
+                            work_dir=str(run_dir), on_log=metrics)
         return _publish_model(context, astro, stage, local_out, fp, made_by, summary, metrics, {
             k: summary[k] for k in ("steps", "final_loss", "train_examples", "tokens_per_s", "wall_s", "resumed_from_step")
             if summary.get(k) is not None})
@@ -149,11 +160,12 @@ def make_rl_asset(name: str, stage: str, upstream_stage: str, upstream: str) -> 
         scratch = work_dir(store, stage)
         local_out = scratch / "model"
         shutil.rmtree(local_out, ignore_errors=True)
-        metrics = MetricLog(context, stage, scratch, fp)
+        run_dir = run_folder(scratch, fp)
+        metrics = MetricLog(context, stage, run_dir)
         with BatchVerifier(recipe.section("verify")) as verifier:
             prompts = select_prompts(make_backend(recipe.section("backend"), start_dir), problems, settings, verifier)
             context.log.info(f"{stage}: {prompts.height} prompts of moderate difficulty out of {problems.height}")
-            summary = train_rl(start_dir, prompts, settings, str(local_out), work_dir=str(scratch / "run"),
+            summary = train_rl(start_dir, prompts, settings, str(local_out), work_dir=str(run_dir),
                                on_log=metrics, verifier=verifier,
                                reflection_counter=lambda text: count_reflections(text, cloning))
         if summary.get("guard_messages"):
