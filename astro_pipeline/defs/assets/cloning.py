@@ -110,25 +110,21 @@ def cot_corpus(context: AssetExecutionContext, astro: AstroResource) -> dg.Mater
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset_check(asset=cot_corpus, description="Search examples end correct; backtracks go to ancestors; wrong answers distinct.")
+@dg.asset_check(asset=cot_corpus, partitions_def=dataset_partitions,
+                description="Search examples end correct; backtracks go to ancestors; wrong answers distinct.")
 def cot_corpus_is_sound(context: AssetCheckExecutionContext, astro: AstroResource) -> dg.AssetCheckResult:
-    store = astro.store()
-    problems_found: list[str] = []
-    datasets = [p for p in astro.recipe().section("datasets").train
-                if store.exists(table_file("cot_examples", p))]
-    with BatchVerifier(astro.recipe().section("verify")) as verifier:
+    dataset = context.partition_key
+    store, recipe = astro.store(), astro.recipe()
+    cot = store.read_parquet(table_file("cot_examples", dataset))
+    with BatchVerifier(recipe.section("verify")) as verifier:
         def verify(gold: str, answer: str) -> bool:  # check_corpus hands over the extracted answer, not a response
             return verifier.verify(gold, f"\\boxed{{{answer}}}").verdict == "correct"
 
-        n_examples = 0
-        for dataset in datasets:
-            cot = store.read_parquet(table_file("cot_examples", dataset))
-            n_examples += len(cot)
-            problems_found += check_corpus(cot, store.read_parquet(table_file("traces", dataset)), load_trees(store, dataset),
-                                           store.read_parquet(table_file("problems", dataset)), verify,
-                                           settings=astro.recipe().section("cloning"))
+        problems_found = check_corpus(cot, store.read_parquet(table_file("traces", dataset)), load_trees(store, dataset),
+                                      store.read_parquet(table_file("problems", dataset)), verify,
+                                      settings=recipe.section("cloning"))
     return dg.AssetCheckResult(
         passed=not problems_found,
-        metadata={"datasets": ", ".join(datasets), "examples": n_examples, "problems_found": len(problems_found),
+        metadata={"dataset": dataset, "examples": len(cot), "problems_found": len(problems_found),
                   "first_problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems_found[:20]) or "none")},
     )
