@@ -86,3 +86,33 @@ def test_truncated_artifacts_are_reported_and_rebuilt(tmp_path, capsys):
     assert store.read_parquet(problems).height == 4
     assert store.read_parquet(tree)["problem_id"].n_unique() == 1
     assert Warehouse(store).query("SELECT count(DISTINCT problem_id) AS n FROM tree_nodes")["n"][0] == 4
+
+
+@pytest.mark.slow
+def test_kill_during_sft_resumes_from_the_last_checkpoint(tmp_path):
+    import dagster as dg
+
+    text = TINY.read_text().replace("sft: {learning_rate: 1.0e-3, epochs: 1,", "sft: {learning_rate: 1.0e-3, epochs: 40,")
+    recipe = tmp_path / "sft_faults.yaml"
+    recipe.write_text(text)
+    assert main(["run", "--recipe", str(recipe), "--select", "problems,base_model,search_trees,search_traces,cot_corpus",
+                 "--partition", "synthetic_train"]) == 0
+    store = ArtifactStore.from_env()
+    work = Path(store.path("work/sft"))
+
+    proc = _astro("run", "--recipe", str(recipe), "--select", "sft_model")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(list(work.glob("run-*/checkpoints/checkpoint-*/trainer_state.json"))) < 2:
+        assert proc.poll() is None, "SFT finished before it could be killed; make it longer"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not store.exists("models/sft/.complete")
+
+    assert main(["run", "--recipe", str(recipe), "--select", "sft_model"]) == 0
+    meta = dg.DagsterInstance.get().fetch_materializations(dg.AssetKey("sft_model"), limit=1).records[0]
+    assert meta.asset_materialization.metadata["resumed_from_step"].value > 0
+    steps = Warehouse(store).query("SELECT step, count(*) AS n FROM train_metrics WHERE stage = 'sft' AND name = 'loss' "
+                                   "GROUP BY step ORDER BY step")
+    assert steps["n"].max() == 1, "a step was recorded twice"
+    assert steps["step"].to_list() == list(range(1, steps.height + 1)), "a step was lost"
