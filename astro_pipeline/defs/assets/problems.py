@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext
 from astro_pipeline.config import to_dict
 from astro_pipeline.data.load import load_problems
 from astro_pipeline.data.registry import DatasetRegistry
+from astro_pipeline.defs.assets.common import markdown_table
 from astro_pipeline.defs.partitions import dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.provenance import fingerprint, write_manifest
@@ -42,15 +43,8 @@ def problems(context: AssetExecutionContext, astro: AstroResource) -> dg.Materia
             "quarantined": len(loaded.quarantine),
             "stats": dg.MetadataValue.json(loaded.stats),
             "path": store.uri(path),
-            "preview": dg.MetadataValue.md(_preview(loaded.problems)),
+            "preview": dg.MetadataValue.md(markdown_table(loaded.problems.select("problem_id", "problem", "answer"),
+                                                          max_rows=5)),
         }
     )
 
-
-def _preview(df) -> str:
-    rows = df.head(5).select("problem_id", "problem", "answer").to_dicts()
-    lines = ["| problem_id | problem | answer |", "| --- | --- | --- |"]
-    for r in rows:
-        text = r["problem"].replace("\n", " ").replace("|", "\\|")[:120]
-        lines.append(f"| {r['problem_id']} | {text} | {str(r['answer']).replace('|', chr(92) + '|')} |")
-    return "\n".join(lines)
