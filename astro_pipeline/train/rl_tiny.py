@@ -18,37 +18,25 @@ import string
 from pathlib import Path
 
 import polars as pl
-import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerFast
 
-PAD, EOS = "<|pad|>", "<|eos|>"
-ROLES = ("<|system|>", "<|user|>", "<|assistant|>")
-
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|' + message['role'] + '|>\n' }}"
-    "{% if message['role'] == 'assistant' %}"
-    "{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}{{ '\n' }}"
-    "{% else %}{{ message['content'] + '\n' }}{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
-)
-
+from astro_pipeline.train.tiny_llama import save_random_llama
+from astro_pipeline.train.tokenizer import CHAT_TEMPLATE, EOS, PAD, ROLE_TOKENS
 
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
     """A character-level fast tokenizer with pad/eos/role special tokens and the chat template."""
     chars = sorted(set(string.printable) - set("\r\x0b\x0c"))
-    vocab = {tok: i for i, tok in enumerate([PAD, EOS, *ROLES, *chars])}
+    vocab = {tok: i for i, tok in enumerate([PAD, EOS, *ROLE_TOKENS, *chars])}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=PAD))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     tok.decoder = decoders.Fuse()
-    tok.add_special_tokens([PAD, EOS, *ROLES])
+    tok.add_special_tokens([PAD, EOS, *ROLE_TOKENS])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token=EOS,
         pad_token=PAD,
-        additional_special_tokens=list(ROLES),
+        additional_special_tokens=list(ROLE_TOKENS),
         chat_template=CHAT_TEMPLATE,
         clean_up_tokenization_spaces=False,
         padding_side="left",
@@ -67,30 +55,9 @@ def build_tiny_model(
     seed: int = 0,
 ) -> Path:
     """Write a randomly initialised tiny Llama + tokenizer + chat template to ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tokenizer = tiny_tokenizer()
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        intermediate_size=intermediate_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        num_key_value_heads=num_heads,
-        max_position_embeddings=max_position_embeddings,
-        tie_word_embeddings=True,
-        bos_token_id=None,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.bos_token_id = None
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    return save_random_llama(tiny_tokenizer(), out_dir, hidden_size=hidden_size, num_layers=num_layers,
+                             num_heads=num_heads, intermediate_size=intermediate_size,
+                             max_position_embeddings=max_position_embeddings, seed=seed)
 
 
 def tiny_problems(n: int, seed: int = 0) -> pl.DataFrame:

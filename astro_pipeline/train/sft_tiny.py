@@ -107,32 +107,13 @@ def tiny_base_model(
     seed: int = 0,
 ) -> str:
     """Save a random Llama plus a tokenizer trained on ``corpus``'s text into ``out_dir``; return the path."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     corpus = tiny_corpus() if corpus is None else corpus
     texts = [p + "\n" + c for p, c in zip(corpus["prompt"], corpus["completion"])]
     tokenizer = tiny_tokenizer(texts)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        intermediate_size=intermediate_size or 2 * hidden_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        num_key_value_heads=num_heads,
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        bos_token_id=None,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.bos_token_id = None
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    from astro_pipeline.train.tiny_llama import save_random_llama
+
+    out = save_random_llama(tokenizer, out_dir, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
+                            intermediate_size=intermediate_size or 2 * hidden_size, max_position_embeddings=1024,
+                            seed=seed)
     return str(out)
