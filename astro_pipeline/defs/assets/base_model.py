@@ -26,7 +26,10 @@ MODEL_PATH = STAGE_MODEL_PATHS["base"]
 def base_model(context: AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
     recipe, store = astro.recipe(), astro.store()
     settings, synthetic = recipe.section("base_model"), recipe.section("synthetic")
-    made_by = {"base_model": to_dict(settings), "synthetic": to_dict(synthetic) if settings.kind == "demo" else None}
+    phrases = recipe.section("cloning").phrases  # the demo tokenizer and plain documents hold the bank's words
+    demo = settings.kind == "demo"
+    made_by = {"base_model": to_dict(settings), "synthetic": to_dict(synthetic) if demo else None,
+               "phrases": to_dict(phrases) if demo else None}
     fp = fingerprint(made_by)
     previous = read_manifest(store, MODEL_PATH)
     if previous and previous["fingerprint"] == fp and store.exists(f"{MODEL_PATH}/.complete"):
@@ -43,7 +46,7 @@ def base_model(context: AssetExecutionContext, astro: AstroResource) -> dg.Mater
         curve.extend((step, name, value) for name, value in values.items())
         context.log.info(f"pretrain step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in values.items()))
 
-    summary = train_base_model(settings, synthetic, local, on_log=on_log)
+    summary = train_base_model(settings, synthetic, local, on_log=on_log, phrases=phrases)
     model_dir = summary.get("model_dir") or str(local)
     evaluation = measure_pass_at_1(model_dir, settings, synthetic, recipe.section("backend")) if settings.kind == "demo" else None
     if evaluation is not None:
@@ -58,7 +61,8 @@ def base_model(context: AssetExecutionContext, astro: AstroResource) -> dg.Mater
         "model": store.uri(MODEL_PATH) if settings.kind == "demo" else settings.model,
         "kind": settings.kind,
         "fingerprint": fp,
-        **{k: summary[k] for k in ("n_params", "steps", "final_loss", "train_wall_s", "tokens_seen") if k in summary},
+        **{k: summary[k] for k in ("n_params", "vocab_size", "steps", "final_loss", "train_wall_s", "tokens_seen",
+                                   "bf16_autocast", "precision_reason") if k in summary},
     }
     if evaluation is not None:
         metadata.update({
