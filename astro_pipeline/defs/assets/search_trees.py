@@ -16,6 +16,7 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from astro_pipeline.config import to_dict
+from astro_pipeline.data.synthetic_check import wrong_terminal_labels
 from astro_pipeline.defs.assets.base_model import MODEL_PATH, base_model_ref
 from astro_pipeline.defs.partitions import dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
@@ -83,6 +84,11 @@ def search_trees(context: AssetExecutionContext, astro: AstroResource) -> dg.Mat
     warehouse = astro.warehouse()
     warehouse.refresh()
     stats = _tree_stats(warehouse, dataset)
+    wrong = wrong_terminal_labels(warehouse.query(f"SELECT * FROM tree_nodes WHERE dataset = '{dataset}'"), problems)
+    if wrong:
+        total = sum(wrong.values())
+        context.log.info(f"{dataset}: wrong terminals {wrong} ({wrong['honest'] / total:.0%} honest attempts)"
+                         if total else f"{dataset}: no wrong terminals")
     metadata = {
         "problems": len(problems),
         "searched_now": summary.problems_searched,
@@ -91,6 +97,11 @@ def search_trees(context: AssetExecutionContext, astro: AstroResource) -> dg.Mat
         "share_with_correct": stats["share_with_correct"],
         "share_with_both": stats["share_with_both"],
         "mean_nodes": stats["mean_nodes"],
+        "stop_reasons": dg.MetadataValue.json(summary.stop_reasons),
+        "merged_samples": summary.merged_samples,
+        "mean_iterations": round(summary.mean_iterations, 2),
+        **({"wrong_terminals": dg.MetadataValue.json(wrong),
+            "share_wrong_honest": round(wrong["honest"] / max(1, sum(wrong.values())), 3)} if wrong else {}),
         "tokens_generated": summary.tokens_generated,
         "tokens_per_second": round(summary.tokens_per_second, 1),
         "wall_s": round(summary.wall_s, 1),
