@@ -17,6 +17,7 @@ from astro_pipeline.defs.partitions import dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.provenance import fingerprint, write_manifest
 from astro_pipeline.storage import ArtifactStore
+from astro_pipeline.train.token_loss import loss_by_segment
 from astro_pipeline.verify import BatchVerifier
 from astro_pipeline.warehouse import publish, table_file
 
@@ -81,13 +82,17 @@ def cot_corpus(context: AssetExecutionContext, astro: AstroResource) -> dg.Mater
     trees = load_trees(store, dataset)
     traces = store.read_parquet(table_file("traces", dataset))
     problems = store.read_parquet(table_file("problems", dataset))
-    from transformers import AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from astro_pipeline.llm.model_ref import resolve_model_ref
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_ref(base_model_ref(astro)))
+    base_dir = resolve_model_ref(base_model_ref(astro))
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
     cot = verbalize_traces(traces, trees, problems, settings, tokenizer,
                            backend=_backend_if_needed(astro, settings.llm_rewrite))
+    # does the base model already speak the reflections' words? (nats per token, before any SFT)
+    base_loss = loss_by_segment(AutoModelForCausalLM.from_pretrained(base_dir), tokenizer,
+                                cot.filter(pl.col("n_backtracks") > 0), settings.phrases) if len(cot) else {}
     path = publish(astro.warehouse(), "cot_examples", dataset, cot)
     write_manifest(store, path, settings=to_dict(settings), fingerprint=fingerprint(to_dict(settings)))
     stats = cot.group_by("kind").agg(
@@ -98,6 +103,7 @@ def cot_corpus(context: AssetExecutionContext, astro: AstroResource) -> dg.Mater
     sample = sample if len(sample) else cot.head(1)
     metadata = {
         "examples": len(cot),
+        "base_model_nats_per_token": dg.MetadataValue.json(base_loss),
         "by_kind": dg.MetadataValue.md(markdown_table(stats)),
         "backtracks_histogram": dg.MetadataValue.json(
             {str(k): n for k, n in cot.group_by("n_backtracks").len().sort("n_backtracks").iter_rows()}),

@@ -29,6 +29,16 @@ def work_dir(store: ArtifactStore, name: str) -> Path:
     return path
 
 
+def train_corpus(astro) -> pl.DataFrame | None:
+    """The CoT corpus of the recipe's train datasets (None when none has been built yet)."""
+    from astro_pipeline.warehouse import table_file
+
+    store = astro.store()
+    files = [table_file("cot_examples", d) for d in astro.recipe().section("datasets").train]
+    present = [f for f in files if store.exists(f)]
+    return pl.concat([store.read_parquet(f) for f in present], how="vertical_relaxed") if present else None
+
+
 def markdown_table(df: pl.DataFrame, max_rows: int = 10, max_chars: int = 120) -> str:
     cols = df.columns
     lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]

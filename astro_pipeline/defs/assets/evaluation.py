@@ -14,7 +14,8 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from astro_pipeline.cloning import count_reflections
-from astro_pipeline.defs.assets.common import markdown_table, work_dir
+from astro_pipeline.cloning.budget import check_budget, truncation_warning
+from astro_pipeline.defs.assets.common import markdown_table, train_corpus, work_dir
 from astro_pipeline.defs.models import STAGES, stage_model_ref
 from astro_pipeline.defs.partitions import DATASET_PARTITIONS_NAME, dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
@@ -50,6 +51,10 @@ def eval_scores(context: AssetExecutionContext, astro: AstroResource) -> dg.Mate
     recipe, store = astro.recipe(), astro.store()
     settings, cloning = recipe.section("evaluate"), recipe.section("cloning")
     problems = store.read_parquet(table_file("problems", benchmark))
+    corpus = train_corpus(astro)
+    if corpus is not None:  # completions like the taught ones must fit the budget
+        p99 = check_budget(corpus, settings.max_new_tokens, "evaluate.max_new_tokens")
+        context.log.info(f"evaluate.max_new_tokens {settings.max_new_tokens} >= corpus p99 {p99} tokens")
     model = stage_model_ref(astro, stage)
     backend = make_backend(recipe.section("backend"), model)
 
@@ -67,6 +72,8 @@ def eval_scores(context: AssetExecutionContext, astro: AstroResource) -> dg.Mate
     score = result.score
     context.log.info(f"{benchmark}/{stage}: pass@1 {_fmt(score['pass_at_1'])} ± {_fmt(score['stderr'])}, "
                      f"greedy {_fmt(score['greedy'])}")
+    if (warning := truncation_warning(stage, benchmark, score.get("truncated_share"))) is not None:
+        context.log.warning(warning)
     return dg.MaterializeResult(metadata={k: v for k, v in {
         "pass_at_1": score["pass_at_1"],
         "stderr": score["stderr"],
@@ -75,6 +82,7 @@ def eval_scores(context: AssetExecutionContext, astro: AstroResource) -> dg.Mate
         "n_problems": score["n_problems"],
         "n_samples": score["n_samples"],
         "mean_backtracks": score.get("mean_backtracks"),
+        "truncated_share": score.get("truncated_share"),
         "model": model,
         "timings": dg.MetadataValue.json(result.timings),
     }.items() if v is not None})

@@ -19,7 +19,8 @@ from dagster import AssetCheckExecutionContext, AssetExecutionContext
 
 from astro_pipeline.cloning import count_reflections
 from astro_pipeline.config import to_dict
-from astro_pipeline.defs.assets.common import curves_markdown, metrics_frame, work_dir
+from astro_pipeline.cloning.budget import check_budget
+from astro_pipeline.defs.assets.common import curves_markdown, metrics_frame, train_corpus, work_dir
 from astro_pipeline.defs.models import STAGE_MODEL_PATHS, stage_model_ref
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.defs.runner import STAGE_TAG
@@ -116,8 +117,9 @@ def make_sft_asset(name: str, stage: str, upstream: str, kinds: tuple[str, ...] 
         settings = recipe.section("sft")
         if kinds is not None:  # the Direct-SFT ablation trains on the count-matched direct arm
             settings = dataclasses.replace(settings, kinds=kinds)
-        corpus = pl.concat([store.read_parquet(table_file("cot_examples", d)) for d in recipe.section("datasets").train],
-                           how="vertical_relaxed")
+        corpus = train_corpus(astro)
+        if corpus is None:
+            raise FileNotFoundError("no CoT corpus of the recipe's train datasets; materialize cot_corpus first")
         base = read_manifest(store, STAGE_MODEL_PATHS["base"]) or {}
         made_by = {"sft": to_dict(settings), "base_model": base.get("fingerprint"), "corpus": _frame_hash(corpus)}
         fp = fingerprint(made_by)
@@ -156,6 +158,9 @@ def make_rl_asset(name: str, stage: str, upstream_stage: str, upstream: str) -> 
         fp = fingerprint(made_by)
         if (reused := _reused(context, store, stage, fp)) is not None:
             return reused
+        corpus = train_corpus(astro)
+        if corpus is not None:  # RL must not be paid to cut the reflections it was taught
+            check_budget(corpus, settings.max_completion_length, "rl.max_completion_length")
         start_dir = resolve_model_ref(stage_model_ref(astro, upstream_stage))
         scratch = work_dir(store, stage)
         local_out = scratch / "model"
