@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import random
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from astro_pipeline.config import setting
@@ -202,6 +202,37 @@ def _guess_check_text(x: int, ops: tuple[Operation, ...], settings: SyntheticSet
     result = compute(x, ops)[-1]
     lines.append(f"The result is {result}.")
     return {"problem": "\n".join(lines), "solution": "\n\n".join(attempt_steps(x, ops)), "answer": str(x)}
+
+
+def tabulate_text(xs: tuple[int, ...], ops: tuple[Operation, ...]) -> dict[str, str]:
+    """A forward document in guess_check wording: the chain's result for each given x, one after another.
+
+    "Find the results for x = 4 and x = 7." plus the operation lines, solved "Take x = 4." + one line
+    per operation + "For x = 4 the result is 16.", then the same for 7. No target, no check, no
+    wrong answer: it teaches applying the problem's operations again after a finished computation,
+    which every later attempt of a search trace does (see ``train.demo_corpus``).
+    """
+    names = ", ".join(f"x = {x}" for x in xs[:-1]) + f" and x = {xs[-1]}" if len(xs) > 1 else f"x = {xs[0]}"
+    lines = [f"Find the results for {names}."]
+    for i, (label, (op, operand)) in enumerate(zip(string.ascii_uppercase, ops)):
+        lines.append(f"{label}: {_GUESS_VERB[op].format(n=operand, v='x' if i == 0 else 'it')}")
+    steps: list[str] = []
+    for x in xs:
+        attempt = attempt_steps(x, ops)
+        steps += [f"Take x = {x}.", *attempt[1:-1], f"For x = {x} the result is {compute(x, ops)[-1]}."]
+    return {"problem": "\n".join(lines), "solution": "\n\n".join(steps)}
+
+
+def tabulate_rows(n: int, settings: SyntheticSettings, max_values: int = 3) -> list[dict]:
+    """``n`` forward documents (1 to ``max_values`` distinct x each) from their own seeded stream."""
+    rng = random.Random(f"{settings.seed}:tabulate")
+    rows = []
+    for i in range(n):
+        _, ops = _draw(rng, replace(settings, world="guess_check"))
+        xs = tuple(rng.sample(range(settings.start_min, settings.start_max + 1),
+                              rng.randint(1, min(max_values, settings.start_max - settings.start_min + 1))))
+        rows.append({"id": f"synthetic_tabulate_{i:05d}", **tabulate_text(xs, ops)})
+    return rows
 
 
 def render(start: int, ops: tuple[Operation, ...], settings: SyntheticSettings | None = None) -> dict[str, str]:
