@@ -97,9 +97,14 @@ class ProblemSettings:
         16,
         "length of the hex SHA-1 prefix used as problem_id for rows without an id field",
     )
+    max_source_bytes: int = setting(
+        512 * 1024 * 1024,
+        "a problem file larger than this many bytes is refused with its size named (files are read whole: "
+        "parsing takes several times the file's size in memory); MATH train as JSON Lines is about 10 MB",
+    )
 
     def __post_init__(self) -> None:
-        for name in ("max_problem_chars", "max_answer_chars"):
+        for name in ("max_problem_chars", "max_answer_chars", "max_source_bytes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"problems.{name}: expected a positive integer, got {value!r}")
