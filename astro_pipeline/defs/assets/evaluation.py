@@ -15,7 +15,7 @@ from dagster import AssetExecutionContext
 
 from astro_pipeline.cloning import count_reflections
 from astro_pipeline.defs.assets.common import markdown_table, work_dir
-from astro_pipeline.defs.models import STAGES, stage_model_ref
+from astro_pipeline.defs.models import STAGES, load_model_dir, stage_model_ref
 from astro_pipeline.defs.partitions import DATASET_PARTITIONS_NAME, dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.evaluate import evaluate_model
@@ -51,7 +51,8 @@ def eval_scores(context: AssetExecutionContext, astro: AstroResource) -> dg.Mate
     settings, cloning = recipe.section("evaluate"), recipe.section("cloning")
     problems = store.read_parquet(table_file("problems", benchmark))
     model = stage_model_ref(astro, stage)
-    backend = make_backend(recipe.section("backend"), model)
+    # checked against its manifest first: a corrupt model fails here, named, instead of scoring garbage
+    backend = make_backend(recipe.section("backend"), load_model_dir(astro, stage))
 
     def progress(done: int, total: int) -> None:
         context.log.info(f"eval {benchmark}/{stage}: {done}/{total} problems scored")

@@ -16,13 +16,15 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from astro_pipeline.config import to_dict
-from astro_pipeline.defs.assets.base_model import MODEL_PATH, base_model_ref
+from astro_pipeline.defs.assets.base_model import MODEL_PATH
+from astro_pipeline.defs.models import load_model_dir
 from astro_pipeline.defs.partitions import dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.llm.factory import make_backend
 from astro_pipeline.provenance import fingerprint, read_manifest, write_manifest
 from astro_pipeline.search.runner import search_problems
 from astro_pipeline.storage import ArtifactStore, CorruptArtifactError
+from astro_pipeline.train.model_manifest import content_digest
 from astro_pipeline.verify import BatchVerifier
 from astro_pipeline.warehouse import Warehouse, table_file
 
@@ -59,8 +61,10 @@ def search_trees(context: AssetExecutionContext, astro: AstroResource) -> dg.Mat
     settings = recipe.section("search")
     problems = store.read_parquet(table_file("problems", dataset))
     base_manifest = read_manifest(store, MODEL_PATH) or {}
+    # content only, never where the home is: a copied or moved home must keep its trees
     made_by = {"search": to_dict(settings), "base_model": base_manifest.get("fingerprint"),
-               "model": base_model_ref(astro), "problems": hashlib.sha1(problems.write_csv().encode()).hexdigest()}
+               "base_files": content_digest(base_manifest),
+               "problems": hashlib.sha1(problems.write_csv().encode()).hexdigest()}
     fp = fingerprint(made_by)
     folder = f"tables/tree_nodes/{dataset}"
     previous = read_manifest(store, folder)
@@ -76,7 +80,7 @@ def search_trees(context: AssetExecutionContext, astro: AstroResource) -> dg.Mat
     def on_tree(problem_id: str, nodes: pl.DataFrame) -> None:
         store.write_parquet(nodes, tree_file(dataset, problem_id))
 
-    backend = make_backend(recipe.section("backend"), base_model_ref(astro))
+    backend = make_backend(recipe.section("backend"), load_model_dir(astro, "base"))
     with BatchVerifier(recipe.section("verify")) as verifier:
         summary = search_problems(problems, backend, verifier, settings, done_ids=done, on_tree=on_tree,
                                   log=context.log.info)
