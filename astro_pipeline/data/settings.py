@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 from astro_pipeline.config import setting
 
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # used with fullmatch: "$" would accept a final "\n"
 
 
 def check_dataset_name(name: object) -> str:
     """Return ``name`` if it is a safe dataset name / partition key, else raise ``ValueError``."""
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise ValueError(
             f"invalid dataset name {name!r}: use 1-64 characters from a-z, 0-9, '_' and '-', "
             "starting with a letter or digit"
