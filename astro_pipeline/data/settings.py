@@ -6,9 +6,10 @@ Design choices:
 * Dataset names are partition keys (Dagster dynamic partitions, folder names in the artifact
   store), so every name here must pass ``check_dataset_name`` ([a-z0-9_-], starting with a letter
   or digit). Validation runs in ``__post_init__`` so a bad recipe fails when it is loaded.
-* ``limits`` caps the number of *problems* (not input rows) of a dataset: the first N problems in
-  source order, e.g. a 50-problem MATH-500 slice for a CPU demo. Rows after the N-th loaded problem
-  are not read at all (see ``load_problems``), so they are neither loaded nor quarantined.
+* ``limits`` caps the number of *problems* (not input rows) of a dataset that the stages use: the
+  first N problems in source order are searched, trained on and evaluated, e.g. a 20-problem
+  MATH-500 slice for a CPU demo. The ``problems`` table still holds every row of the source (and
+  ``quarantine`` every rejected one), so a query never shows a silently shortened dataset.
 * Length caps are on characters, not tokens: loading must not depend on a tokenizer.
 """
 
@@ -49,8 +50,9 @@ class DatasetSettings:
     )
     limits: dict[str, int] = setting(
         {},
-        "optional maximum number of problems per dataset (dataset name -> N): the first N problems "
-        "in source order are kept, the rest are not read (e.g. a small math500 slice for the demo)",
+        "optional maximum number of problems per dataset (dataset name -> N) that the stages use: the first N "
+        "problems in source order are searched, trained on and evaluated (e.g. a small math500 slice for the "
+        "demo); the problems table keeps every row",
     )
 
     def __post_init__(self) -> None:

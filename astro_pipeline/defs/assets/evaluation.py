@@ -14,7 +14,7 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from astro_pipeline.cloning import count_reflections
-from astro_pipeline.defs.assets.common import markdown_table, work_dir
+from astro_pipeline.defs.assets.common import markdown_table, read_problems, work_dir
 from astro_pipeline.defs.models import STAGES, load_model_dir, stage_model_ref
 from astro_pipeline.defs.partitions import DATASET_PARTITIONS_NAME, dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
@@ -22,7 +22,7 @@ from astro_pipeline.evaluate import evaluate_model
 from astro_pipeline.evaluate.report import build_report
 from astro_pipeline.llm.factory import make_backend
 from astro_pipeline.verify import BatchVerifier
-from astro_pipeline.warehouse import publish, table_file
+from astro_pipeline.warehouse import publish
 
 with warnings.catch_warnings():  # the mapping is marked beta; it is exactly the relation we mean
     warnings.simplefilter("ignore", dg.BetaWarning)
@@ -49,7 +49,7 @@ def eval_scores(context: AssetExecutionContext, astro: AstroResource) -> dg.Mate
     benchmark, stage = keys["benchmark"], keys["stage"]
     recipe, store = astro.recipe(), astro.store()
     settings, cloning = recipe.section("evaluate"), recipe.section("cloning")
-    problems = store.read_parquet(table_file("problems", benchmark))
+    problems = read_problems(store, recipe, benchmark)  # datasets.limits applies; max_problems below
     model = stage_model_ref(astro, stage)
     # checked against its manifest first: a corrupt model fails here, named, instead of scoring garbage
     backend = make_backend(recipe.section("backend"), load_model_dir(astro, stage))

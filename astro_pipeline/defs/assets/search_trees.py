@@ -17,6 +17,7 @@ from dagster import AssetExecutionContext
 
 from astro_pipeline.config import to_dict
 from astro_pipeline.defs.assets.base_model import MODEL_PATH
+from astro_pipeline.defs.assets.common import read_problems
 from astro_pipeline.defs.models import load_model_dir
 from astro_pipeline.defs.partitions import dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
@@ -59,7 +60,7 @@ def search_trees(context: AssetExecutionContext, astro: AstroResource) -> dg.Mat
     dataset = context.partition_key
     recipe, store = astro.recipe(), astro.store()
     settings = recipe.section("search")
-    problems = store.read_parquet(table_file("problems", dataset))
+    problems = read_problems(store, recipe, dataset)
     base_manifest = read_manifest(store, MODEL_PATH) or {}
     # content only, never where the home is: a copied or moved home must keep its trees
     made_by = {"search": to_dict(settings), "base_model": base_manifest.get("fingerprint"),

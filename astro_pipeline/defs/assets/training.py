@@ -19,7 +19,7 @@ from dagster import AssetCheckExecutionContext, AssetExecutionContext
 
 from astro_pipeline.cloning import count_reflections
 from astro_pipeline.config import to_dict
-from astro_pipeline.defs.assets.common import curves_markdown, metrics_frame, work_dir
+from astro_pipeline.defs.assets.common import curves_markdown, metrics_frame, read_problems, work_dir
 from astro_pipeline.defs.models import STAGE_MODEL_PATHS, load_model_dir, reusable_model
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.defs.runner import STAGE_TAG
@@ -153,7 +153,7 @@ def make_rl_asset(name: str, stage: str, upstream_stage: str, upstream: str) -> 
     def _rl(context: AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
         recipe, store = astro.recipe(), astro.store()
         settings, cloning = recipe.section("rl"), recipe.section("cloning")
-        problems = pl.concat([store.read_parquet(table_file("problems", d)) for d in recipe.section("datasets").train],
+        problems = pl.concat([read_problems(store, recipe, d) for d in recipe.section("datasets").train],
                              how="vertical_relaxed")
         start = read_manifest(store, STAGE_MODEL_PATHS[upstream_stage]) or {}
         made_by = {"rl": to_dict(settings), upstream_stage: start.get("fingerprint"),
