@@ -53,8 +53,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
                              answer_field=args.answer_field, id_field=args.id_field)
         print(json.dumps(source, indent=2))
     elif args.action == "remove":
-        remove_dataset(args.name)
-        print(f"removed {args.name}")
+        removed = remove_dataset(args.name)
+        print(f"removed {args.name} and {len(removed)} file(s) of its tables")
     else:
         for row in list_datasets():
             print(json.dumps(row))
