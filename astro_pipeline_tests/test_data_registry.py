@@ -208,3 +208,18 @@ def test_names_with_trailing_or_leading_whitespace_are_rejected(registry, proble
         registry.add(name, str(problem_file))
     with pytest.raises(ValueError, match="invalid dataset name"):
         DatasetSettings(train=(name,))
+
+
+def test_a_file_inside_the_home_follows_a_copied_home(tmp_path):
+    import shutil
+
+    first = ArtifactStore(str(tmp_path / "first"))
+    first.write_bytes("inbox/drop.jsonl", (json.dumps({"problem": "What is 1+1?", "answer": "2"}) + "\n").encode())
+    DatasetRegistry(first).add("drop", first.path("inbox/drop.jsonl"))
+    assert DatasetRegistry(first).get("drop").location == first.uri("inbox/drop.jsonl")
+    shutil.copytree(tmp_path / "first", tmp_path / "copy")
+    copy = ArtifactStore(str(tmp_path / "copy"))
+    copy.write_bytes("inbox/drop.jsonl", (json.dumps({"problem": "What is 2+2?", "answer": "4"}) + "\n").encode())
+    src = DatasetRegistry(copy).get("drop")
+    assert src.location == copy.uri("inbox/drop.jsonl")
+    assert load_problems(src).problems["answer"].to_list() == ["4"]

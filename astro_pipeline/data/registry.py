@@ -16,6 +16,9 @@ Design choices:
   the file exists. Local paths are stored absolute so the entry works from any directory. Remote
   files are checked when loaded (credentials may differ between the adding and loading machines).
 * Built-ins are resolved on every ``get`` (``ASTRO_DATA_DIR`` may change between calls).
+* A file inside the artifact root (the inbox) is stored relative to it (``${ASTRO_HOME}/inbox/x.jsonl``)
+  and resolved against the current root on ``get``: a copied, moved or restored home must read
+  its own inbox file, not the one in the home it was copied from.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from astro_pipeline.storage import ArtifactStore
 SOURCES_DIR = "datasets/sources"
 LEGACY_REGISTRY_PATH = "datasets/registry.json"  # the earlier single-file registry (read, never added to)
 REGISTRY_VERSION = 1
+HOME_PREFIX = "${ASTRO_HOME}/"  # a stored location inside the artifact root, relative to it
 
 
 def source_path(name: str) -> str:
@@ -78,7 +82,10 @@ class DatasetRegistry:
         user = self._user()
         if name not in user:
             raise KeyError(f"unknown dataset {name!r}; known: {[*BUILTIN_NAMES, *sorted(user)]}")
-        return DatasetSource.from_dict(user[name])
+        entry = dict(user[name])
+        if entry.get("kind") == "file" and str(entry.get("location", "")).startswith(HOME_PREFIX):
+            entry["location"] = self.store.uri(entry["location"][len(HOME_PREFIX):])
+        return DatasetSource.from_dict(entry)
 
     def __contains__(self, name: str) -> bool:
         return name in BUILTIN_NAMES or name in self._user()
@@ -119,8 +126,12 @@ class DatasetRegistry:
             name=name, answer_format=answer_format, description=description,
             **_location(name, source_uri, config), **fields,
         )
+        stored = source.to_dict()
+        root = self.store.uri("").rstrip("/") + "/"
+        if source.kind == "file" and source.location.startswith(root):
+            stored["location"] = HOME_PREFIX + source.location[len(root):]
         try:
-            self.store.write_json(source.to_dict(), source_path(name), exclusive=True)
+            self.store.write_json(stored, source_path(name), exclusive=True)
         except FileExistsError:
             raise ValueError(f"dataset {name!r} is already registered; remove it first") from None
         return source
