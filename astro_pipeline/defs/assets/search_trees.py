@@ -17,13 +17,16 @@ from dagster import AssetExecutionContext
 
 from astro_pipeline.config import to_dict
 from astro_pipeline.data.synthetic_check import wrong_terminal_labels
-from astro_pipeline.defs.assets.base_model import MODEL_PATH, base_model_ref
+from astro_pipeline.defs.assets.base_model import MODEL_PATH
+from astro_pipeline.defs.assets.common import read_problems
+from astro_pipeline.defs.models import load_model_dir
 from astro_pipeline.defs.partitions import dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.llm.factory import make_backend
 from astro_pipeline.provenance import fingerprint, read_manifest, write_manifest
 from astro_pipeline.search.runner import search_problems
 from astro_pipeline.storage import ArtifactStore, CorruptArtifactError
+from astro_pipeline.train.model_manifest import content_digest
 from astro_pipeline.verify import BatchVerifier
 from astro_pipeline.warehouse import Warehouse, table_file
 
@@ -58,10 +61,12 @@ def search_trees(context: AssetExecutionContext, astro: AstroResource) -> dg.Mat
     dataset = context.partition_key
     recipe, store = astro.recipe(), astro.store()
     settings = recipe.section("search")
-    problems = store.read_parquet(table_file("problems", dataset))
+    problems = read_problems(store, recipe, dataset)
     base_manifest = read_manifest(store, MODEL_PATH) or {}
+    # content only, never where the home is: a copied or moved home must keep its trees
     made_by = {"search": to_dict(settings), "base_model": base_manifest.get("fingerprint"),
-               "model": base_model_ref(astro), "problems": hashlib.sha1(problems.write_csv().encode()).hexdigest()}
+               "base_files": content_digest(base_manifest),
+               "problems": hashlib.sha1(problems.write_csv().encode()).hexdigest()}
     fp = fingerprint(made_by)
     folder = f"tables/tree_nodes/{dataset}"
     previous = read_manifest(store, folder)
@@ -77,7 +82,7 @@ def search_trees(context: AssetExecutionContext, astro: AstroResource) -> dg.Mat
     def on_tree(problem_id: str, nodes: pl.DataFrame) -> None:
         store.write_parquet(nodes, tree_file(dataset, problem_id))
 
-    backend = make_backend(recipe.section("backend"), base_model_ref(astro))
+    backend = make_backend(recipe.section("backend"), load_model_dir(astro, "base"))
     with BatchVerifier(recipe.section("verify")) as verifier:
         summary = search_problems(problems, backend, verifier, settings, done_ids=done, on_tree=on_tree,
                                   log=context.log.info)
