@@ -207,10 +207,12 @@ def _guess_check_text(x: int, ops: tuple[Operation, ...], settings: SyntheticSet
 def tabulate_text(xs: tuple[int, ...], ops: tuple[Operation, ...]) -> dict[str, str]:
     """A forward document in guess_check wording: the chain's result for each given x, one after another.
 
-    "Find the results for x = 4 and x = 7." plus the operation lines, solved "Take x = 4." + one line
+    "Find the results for x = 4 and x = 7." plus the operation lines, solved "Try x = 4." + one line
     per operation + "For x = 4 the result is 16.", then the same for 7. No target, no check, no
     wrong answer: it teaches applying the problem's operations again after a finished computation,
-    which every later attempt of a search trace does (see ``train.demo_corpus``).
+    which every later attempt of a search trace does (see ``train.demo_corpus``). The blocks open
+    exactly like an attempt ("Try x = 4."): with "Take x = 4." the base model re-applied the
+    operations after a finished block of a tabulation but not after a finished attempt (4 of 200).
     """
     names = ", ".join(f"x = {x}" for x in xs[:-1]) + f" and x = {xs[-1]}" if len(xs) > 1 else f"x = {xs[0]}"
     lines = [f"Find the results for {names}."]
@@ -219,7 +221,7 @@ def tabulate_text(xs: tuple[int, ...], ops: tuple[Operation, ...]) -> dict[str, 
     steps: list[str] = []
     for x in xs:
         attempt = attempt_steps(x, ops)
-        steps += [f"Take x = {x}.", *attempt[1:-1], f"For x = {x} the result is {compute(x, ops)[-1]}."]
+        steps += [*attempt[:-1], f"For x = {x} the result is {compute(x, ops)[-1]}."]
     return {"problem": "\n".join(lines), "solution": "\n\n".join(steps)}
 
 

@@ -12,7 +12,7 @@ Design choices (DESIGN §3, issue 12 item 8):
     "A: 4 * 3 = 12"): arithmetic from any value. Without them the model learns that an attempt's
     last line always lands on the stated result, and a wrong guess comes out as "C: 16 + 4 = 19"
     (measured at T 0.7: 79% of wrong-guess attempts steered without them, 18% with them);
-  - tabulations in the world's own wording ("Find the results for x = 4 and x = 7." solved "Take
+  - tabulations in the world's own wording ("Find the results for x = 4 and x = 7." solved "Try
     x = 4." + one line per operation + "For x = 4 the result is 16.", then the same for 7): the
     problem's operations applied again after a finished computation, far from the problem text.
     A model pretrained on single solutions wrote a correct first attempt after SFT but almost no
