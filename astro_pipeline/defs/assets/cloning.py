@@ -13,6 +13,7 @@ from astro_pipeline.cloning import check_corpus, linearize_trees, verbalize_trac
 from astro_pipeline.config import to_dict
 from astro_pipeline.defs.assets.base_model import base_model_ref
 from astro_pipeline.defs.assets.common import markdown_table
+from astro_pipeline.defs.assets.search_trees import tree_pictures
 from astro_pipeline.defs.partitions import dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.provenance import fingerprint, write_manifest
@@ -63,6 +64,7 @@ def search_traces(context: AssetExecutionContext, astro: AstroResource) -> dg.Ma
         "problems_skipped": len(result.skipped),
         "by_kind_and_backtracks": dg.MetadataValue.md(markdown_table(by_kind)),
         "stats": dg.MetadataValue.json(result.stats),
+        **tree_pictures(trees, result.traces, settings),
     })
 
 

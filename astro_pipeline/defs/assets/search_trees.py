@@ -5,11 +5,11 @@ named by a hash of the problem id), so a killed run loses only the trees in flig
 run skips every problem that has a file. The folder's manifest holds a fingerprint of what made the
 trees (search settings, base model, problems): when that changes the old trees are discarded, as
 trees from another policy or other settings must not be mixed into one corpus. An unreadable tree
-file (a truncated write from outside) is reported, removed and searched again.
+file (a truncated write from outside) is reported, removed and searched again. The materialization
+shows a few sample trees as pictures, each with the trace procedure cloning cuts from it.
 """
 
 import hashlib
-import time
 
 import dagster as dg
 import polars as pl
@@ -19,8 +19,10 @@ from astro_pipeline.config import to_dict
 from astro_pipeline.defs.assets.base_model import MODEL_PATH, base_model_ref
 from astro_pipeline.defs.partitions import dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
+from astro_pipeline.explore.pictures import sample_pictures
 from astro_pipeline.llm.factory import make_backend
 from astro_pipeline.provenance import fingerprint, read_manifest, write_manifest
+from astro_pipeline.runlog import Throttle
 from astro_pipeline.search.runner import search_problems
 from astro_pipeline.storage import ArtifactStore, CorruptArtifactError
 from astro_pipeline.verify import BatchVerifier
@@ -79,7 +81,7 @@ def search_trees(context: AssetExecutionContext, astro: AstroResource) -> dg.Mat
     backend = make_backend(recipe.section("backend"), base_model_ref(astro))
     with BatchVerifier(recipe.section("verify")) as verifier:
         summary = search_problems(problems, backend, verifier, settings, done_ids=done, on_tree=on_tree,
-                                  log=context.log.info)
+                                  log=Throttle(context.log.info))
     warehouse = astro.warehouse()
     warehouse.refresh()
     stats = _tree_stats(warehouse, dataset)
@@ -97,8 +99,16 @@ def search_trees(context: AssetExecutionContext, astro: AstroResource) -> dg.Mat
         "share_outside_generation": round(summary.outside_generation_s / summary.wall_s, 3) if summary.wall_s else 0.0,
         "summary": dg.MetadataValue.json(summary.to_dict()),
         "settings": dg.MetadataValue.json(to_dict(settings)),
+        **tree_pictures(warehouse.query(f"SELECT * FROM tree_nodes WHERE dataset = '{dataset}'"), None,
+                        recipe.section("cloning")),
     }
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(f"{fp}-{stats['trees']}"))
+
+
+def tree_pictures(nodes: pl.DataFrame, traces: pl.DataFrame | None, cloning) -> dict[str, dg.MetadataValue]:
+    """``tree: PROBLEM_ID`` entries: a few sample trees with their trace (explore.pictures)."""
+    return {f"tree: {p.problem_id}": dg.MetadataValue.md(p.markdown())
+            for p in sample_pictures(nodes, traces, cloning=cloning)}
 
 
 def _tree_stats(warehouse: Warehouse, dataset: str) -> dict:
