@@ -78,13 +78,13 @@ def show_problem(query: Query, tables: set[str], problem_id: str, dataset: str |
     out.append("")
 
     out.append(f"TRACES ({traces.height})")
-    for t in traces.sort("kind", "trace_id").iter_rows(named=True):
+    for t in (traces.sort("kind", "trace_id").iter_rows(named=True) if traces.height else ()):
         out += _wrap(_trace_line(t), width, "  ")
     out.append("")
 
     cot = _rows(query, tables, "cot_examples", f"{mine} AND dataset = {_quote(ds)}")
     out.append(f"COT EXAMPLES ({cot.height})")
-    for c in cot.sort("kind", "trace_id").iter_rows(named=True):
+    for c in (cot.sort("kind", "trace_id").iter_rows(named=True) if cot.height else ()):
         out.append(f"  [{c['kind']}, {c['n_backtracks']} backtrack(s), {c['n_tokens']} tokens] {c['trace_id']}")
         out += _wrap(c["completion"], width, "    | ", max_lines=lines)
     out.append("")

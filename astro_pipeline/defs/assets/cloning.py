@@ -63,8 +63,8 @@ def search_traces(context: AssetExecutionContext, astro: AstroResource) -> dg.Ma
         "problems_with_traces": result.traces["problem_id"].n_unique() if len(result.traces) else 0,
         "problems_skipped": len(result.skipped),
         "by_kind_and_backtracks": dg.MetadataValue.md(markdown_table(by_kind)),
-        "stats": dg.MetadataValue.json(result.stats),
         **tree_pictures(trees, result.traces, settings),
+        "stats": dg.MetadataValue.json(result.stats),
     })
 
 

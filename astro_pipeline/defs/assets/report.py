@@ -55,5 +55,5 @@ def report(context: AssetExecutionContext, astro: AstroResource) -> dg.Materiali
         dg.MetadataValue.text("no scores yet"),
         "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in result.warnings) or "none"),
         "plots": len(result.plot_paths) + len(result.tree_paths),
-        "page": dg.MetadataValue.md(result.markdown_embedded),
+        "report page": dg.MetadataValue.md(result.markdown_embedded),
     })

@@ -97,10 +97,11 @@ def search_trees(context: AssetExecutionContext, astro: AstroResource) -> dg.Mat
         "tokens_per_second": round(summary.tokens_per_second, 1),
         "wall_s": round(summary.wall_s, 1),
         "share_outside_generation": round(summary.outside_generation_s / summary.wall_s, 3) if summary.wall_s else 0.0,
-        "summary": dg.MetadataValue.json(summary.to_dict()),
-        "settings": dg.MetadataValue.json(to_dict(settings)),
+        # before the long JSON entries, which the UI shows expanded
         **tree_pictures(warehouse.query(f"SELECT * FROM tree_nodes WHERE dataset = '{dataset}'"), None,
                         recipe.section("cloning")),
+        "summary": dg.MetadataValue.json(summary.to_dict()),
+        "settings": dg.MetadataValue.json(to_dict(settings)),
     }
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(f"{fp}-{stats['trees']}"))
 
