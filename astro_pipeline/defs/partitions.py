@@ -64,6 +64,14 @@ def sync_dataset_partitions(instance: DagsterInstance, wanted: list[str]) -> tup
     return added, removed
 
 
+def sync_recipe_partitions(instance: DagsterInstance, recipe) -> tuple[list[str], list[str]]:
+    """The instance's ``dataset`` partitions made those of this recipe (``astro run`` and ``astro ui``)."""
+    from astro_pipeline.data.registry import DatasetRegistry
+    from astro_pipeline.storage import ArtifactStore, astro_home
+
+    return sync_dataset_partitions(instance, search_datasets(recipe, DatasetRegistry(ArtifactStore(astro_home())).user_names()))
+
+
 def partitions_for(scope: str | None, recipe) -> list:
     """The partition keys an asset with ``astro/datasets`` tag ``scope`` runs for under this recipe
     (None: unpartitioned). The definitions offer the same keys (tested)."""

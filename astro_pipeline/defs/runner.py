@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from dagster import AssetKey, AssetSelection, DagsterEventType, DagsterInstance
 
 from astro_pipeline.defs.logs import logger_run_config
-from astro_pipeline.defs.partitions import partitions_for, search_datasets, sync_dataset_partitions
+from astro_pipeline.defs.partitions import partitions_for, sync_recipe_partitions
 from astro_pipeline.defs.tags import DATASETS_TAG, INVOCATION_TAG, RECIPE_TAG
 from astro_pipeline.defs.ui import ensure_dagster_home
 from astro_pipeline.recipe import load_recipe
@@ -129,15 +129,13 @@ def run_recipe(recipe_name: str, selection: str | None = None, partition: str | 
     """
     recipe = load_recipe(recipe_name)  # fail fast on a bad recipe, before any run starts
     os.environ["ASTRO_RECIPE"] = recipe.source or recipe_name
-    from astro_pipeline.data.registry import DatasetRegistry
     from astro_pipeline.defs.definitions import build_definitions
-    from astro_pipeline.storage import ArtifactStore
 
     defs = build_definitions(recipe.source or recipe_name)
     if instance is None:
         ensure_dagster_home()
         instance = DagsterInstance.get()
-    sync_dataset_partitions(instance, search_datasets(recipe, DatasetRegistry(ArtifactStore.from_env()).user_names()))
+    sync_recipe_partitions(instance, recipe)
     optional = set(recipe.section("datasets").optional)
     graph = defs.resolve_asset_graph()
     tags = {RECIPE_TAG: recipe.name, INVOCATION_TAG: uuid.uuid4().hex[:12]}

@@ -28,6 +28,17 @@ def ensure_dagster_home() -> Path:
     return home
 
 
+def _offer_recipe_partitions(recipe: str) -> None:
+    """The UI shows the searched datasets of the recipe it serves, not those another recipe left."""
+    from dagster import DagsterInstance
+
+    from astro_pipeline.defs.partitions import sync_recipe_partitions
+    from astro_pipeline.recipe import load_recipe
+
+    with DagsterInstance.get() as instance:
+        sync_recipe_partitions(instance, load_recipe(recipe))
+
+
 def _reset_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -36,6 +47,7 @@ def _reset_signals() -> None:
 def serve(recipe: str = "demo", host: str = "127.0.0.1", port: int = 3000) -> int:
     ensure_dagster_home()
     os.environ["ASTRO_RECIPE"] = recipe
+    _offer_recipe_partitions(recipe)
     workspace = str(REPO / "workspace.yaml")
     bindir = Path(sys.executable).parent
     commands = [
