@@ -80,24 +80,30 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warehouse(command: str):
+    """The warehouse, or None after saying on one line that there is none (nothing is created)."""
+    from astro_pipeline.warehouse.errors import open_warehouse
+
+    warehouse, missing = open_warehouse()
+    if warehouse is None:
+        print(f"astro {command}: {missing}", file=sys.stderr)
+    return warehouse
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
     import polars as pl
 
-    from astro_pipeline.warehouse import TABLE_GLOBS
-    from astro_pipeline.warehouse.errors import one_line, open_warehouse
+    from astro_pipeline.warehouse.errors import one_line, present_tables
     from astro_pipeline.warehouse.format import render
 
-    warehouse, missing = open_warehouse()
-    if warehouse is None:
-        print(f"astro sql: {missing}", file=sys.stderr)
+    if (warehouse := _warehouse("sql")) is None:
         return 2
     query = args.query
     try:
         df = warehouse.run_file(query) if query.strip().lower().endswith(".sql") else warehouse.query(query)
     except duckdb.Error as exc:
-        tables = [t for t, pattern in TABLE_GLOBS.items() if warehouse.store.glob(pattern)]
-        print(f"astro sql: {one_line(exc, tables)}", file=sys.stderr)
+        print(f"astro sql: {one_line(exc, present_tables(warehouse))}", file=sys.stderr)
         return 2
     if args.format == "csv":
         nested = [c for c, t in df.schema.items() if t.is_nested()]
@@ -115,17 +121,13 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from astro_pipeline.explore.show import ProblemNotFound, show_problem
-    from astro_pipeline.warehouse import TABLE_GLOBS
-    from astro_pipeline.warehouse.errors import open_warehouse
+    from astro_pipeline.warehouse.errors import present_tables
     from astro_pipeline.warehouse.format import terminal_width
 
-    warehouse, missing = open_warehouse()
-    if warehouse is None:
-        print(f"astro show: {missing}", file=sys.stderr)
+    if (warehouse := _warehouse("show")) is None:
         return 2
-    tables = {t for t, pattern in TABLE_GLOBS.items() if warehouse.store.glob(pattern)}
     try:
-        text = show_problem(warehouse.query, tables, args.problem_id, dataset=args.dataset,
+        text = show_problem(warehouse.query, set(present_tables(warehouse)), args.problem_id, dataset=args.dataset,
                             width=args.width or terminal_width(), lines=args.lines)
     except ProblemNotFound as exc:
         print(f"astro show: {exc.args[0]}", file=sys.stderr)

@@ -28,19 +28,6 @@ COLORS = {"correct": "#15803d", "wrong": "#b91c1c", "step": "#ffffff", "edge": "
           "backtrack": "#ea580c", "muted": "#6b7280"}
 
 
-def _stats(node: ViewNode) -> str:
-    parts = [f"N={node.visits}", f"Q={node.q_value:.2f}"]
-    if node.parent_id is not None:
-        parts.append(f"P={node.prior:.2f}")
-    if node.origin and node.origin not in ("expansion", "root"):
-        parts.append(node.origin)
-    if node.n_copies and node.n_copies > 1:
-        parts.append(f"x{node.n_copies}")
-    if node.hidden_children:
-        parts.append(f"+{node.hidden_children} hidden")
-    return " ".join(parts)
-
-
 def _label(node: ViewNode) -> str:
     if node.parent_id is None:
         return "problem"
@@ -112,7 +99,7 @@ def _node(node: ViewNode, nx: int, ny: int, lane0: int) -> tuple[list[str], floa
         parts.append(f'<rect x="{tx}" y="{ny - 8}" width="{bw:.0f}" height="16" rx="7" fill="{COLORS["trace"]}"/>'
                      f'<text x="{tx + 4}" y="{ny + 4}" fill="#ffffff">{label}</text>')
         tx += bw + 5
-    stats = _stats(node)
+    stats = " ".join(node.numbers())
     room = int((lane0 - 8 - tx) / CHAR_W) - len(stats) - 2
     color = COLORS[kind] if kind != "step" else "#111827"
     label = _fit(_label(node), room)

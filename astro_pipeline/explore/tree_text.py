@@ -18,17 +18,9 @@ def _label(node: ViewNode) -> str:
 
 
 def _stats(node: ViewNode) -> str:
-    parts = [f"N={node.visits}", f"Q={node.q_value:.2f}"]
-    if node.parent_id is not None:
-        parts.append(f"P={node.prior:.2f}")
+    parts = node.numbers()
     if node.is_terminal:
         parts.insert(0, f"{node.kind} {node.answer if node.answer is not None else '(no answer)'}")
-    if node.origin and node.origin not in ("expansion", "root"):
-        parts.append(node.origin)
-    if node.n_copies and node.n_copies > 1:
-        parts.append(f"x{node.n_copies}")
-    if node.hidden_children:
-        parts.append(f"+{node.hidden_children} hidden")
     if node.trace_pos is not None:
         parts.append(f"#{node.trace_pos}")
     return "  " + " ".join(parts)

@@ -39,6 +39,20 @@ class ViewNode:
     trace_pos: int | None = None  # 1-based position in the trace's visiting order; None: not on it
     hidden_children: int = 0  # children left out of the view
 
+    def numbers(self) -> list[str]:
+        """What the search knows of the node, shortest first: N visits, Q, P prior (not for the root),
+        then the optional origin, merged copies and hidden children."""
+        parts = [f"N={self.visits}", f"Q={self.q_value:.2f}"]
+        if self.parent_id is not None:
+            parts.append(f"P={self.prior:.2f}")
+        if self.origin and self.origin not in ("expansion", "root"):
+            parts.append(self.origin)
+        if self.n_copies and self.n_copies > 1:
+            parts.append(f"x{self.n_copies}")
+        if self.hidden_children:
+            parts.append(f"+{self.hidden_children} hidden")
+        return parts
+
     @property
     def kind(self) -> str:
         """correct / wrong (terminals; a terminal without a verdict counts as wrong) or step."""

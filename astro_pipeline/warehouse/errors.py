@@ -28,6 +28,13 @@ def open_warehouse():
     return (None, message) if (message := missing_warehouse(warehouse.db_path)) else (warehouse, None)
 
 
+def present_tables(warehouse) -> list[str]:
+    """The warehouse tables that have files (what a query can name)."""
+    from astro_pipeline.warehouse.tables import TABLE_GLOBS
+
+    return [t for t, pattern in TABLE_GLOBS.items() if warehouse.store.glob(pattern)]
+
+
 def missing_warehouse(db_path: str) -> str | None:
     """A one-line message when there is no warehouse file at ``db_path``, else None."""
     if Path(db_path).is_file():

@@ -6,14 +6,8 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from astro_pipeline.config import to_dict
-from astro_pipeline.defs.assets.common import (
-    curves_markdown,
-    inline_curves,
-    metrics_frame,
-    publish_metrics,
-    run_curves,
-    work_dir,
-)
+from astro_pipeline.defs.assets.common import curves_markdown, inline_curves, metrics_frame, work_dir
+from astro_pipeline.defs.assets.common import publish_metrics, run_curves
 from astro_pipeline.defs.models import STAGE_MODEL_PATHS, stage_model_ref
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.provenance import fingerprint, read_manifest, write_manifest
