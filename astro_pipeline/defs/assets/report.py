@@ -1,8 +1,9 @@
 """``report``: one page over the warehouse (leaderboard, the paper's table and ours, behaviour, trees).
 
 Its materialization carries the leaderboard as a table (benchmark rows x stage columns), the
-report files as path entries, the truncation warnings, and the page itself with its images inlined
-(a relative image link would be broken in the UI).
+report files as path entries, the truncation warnings (not logged again: each eval_scores partition
+already warned in the run), and the page itself with its images inlined (a relative image link
+would be broken in the UI).
 """
 
 import dagster as dg
@@ -46,8 +47,6 @@ def report(context: AssetExecutionContext, astro: AstroResource) -> dg.Materiali
         store.put_dir(out, "report")
     for plot, why in result.skipped.items():
         context.log.debug(f"report: plot {plot} skipped: {why}")  # the page says so too
-    for line in result.warnings:
-        context.log.warning(line)
     return dg.MaterializeResult(metadata={
         "report": dg.MetadataValue.path(store.uri("report/report.html")),
         "markdown": dg.MetadataValue.path(store.uri("report/report.md")),
