@@ -52,6 +52,11 @@ def test_optional_search_columns_are_shown_when_present():
     text = tree_text(view, width=120)
     assert "x3" in next(line for line in text.splitlines() if "3 + 5 = 8" in line)
     assert "rollout" in next(line for line in text.splitlines() if "\\boxed{16}" in line)
+    # facts the search writes on the root row only are the tree's header
+    root_only = [None] * 5
+    view = _view(tree_iterations=[32, *root_only], stop_reason=["budget", *root_only])
+    assert tree_text(view).splitlines()[0] == "search tree of p1: 6 nodes (tree_iterations 32, stop_reason budget)"
+    assert "(tree_iterations 32, stop_reason budget)" in tree_svg(view)
 
 
 def test_a_big_tree_is_cut_around_the_trace():

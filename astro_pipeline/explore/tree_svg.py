@@ -58,6 +58,8 @@ def tree_svg(view: TreeView) -> str:
         title += f", {len(view.nodes)} shown"
     if view.trace_id:
         title += f"; trace '{view.trace_kind}' with {len(view.backtracks)} backtrack(s)"
+    if view.notes:  # what the search recorded about the whole tree (iterations, why it stopped)
+        title += " (" + ", ".join(f"{k} {v}" for k, v in view.notes.items()) + ")"
     out.append(f'<text x="{LEFT}" y="18" font-size="13" font-weight="bold">{escape(_fit(title, 130))}</text>')
     out.append(_legend(LEFT, 40))
     for node in view.nodes:  # edges first, so markers sit on top
