@@ -2,12 +2,16 @@
 
 The log above it (``defs.logs``) is the run as it happens; this is the result, short enough to be
 read at the end of a terminal: status, asset[partition], seconds and checks per step, then how to
-find the runs in the UI (the invocation tag), the benchmark x stage grid of pass@1 and the report.
+find the runs in the UI (a link to the Runs page filtered by the invocation tag), the benchmark x stage grid of pass@1 and the report.
 """
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from astro_pipeline.defs.tags import INVOCATION_TAG
+
+UI_RUNS = "http://127.0.0.1:3000/runs?q%5B0%5D="  # the Runs page of `astro ui`, filtered by a tag
 
 
 def step_line(r) -> str:
@@ -24,8 +28,9 @@ def summary_lines(results: list) -> list[str]:
         return ["nothing to run for this selection"]
     runs = len({r.run_id for r in results})
     ok = sum(r.success for r in results)
-    lines.append(f"{ok} of {len(results)} steps ok in {runs} Dagster runs; in the UI, filter runs by tag "
-                 f"{INVOCATION_TAG}={results[0].invocation}")
+    tag = f"{INVOCATION_TAG}={results[0].invocation}"
+    lines.append(f"{ok} of {len(results)} steps ok in {runs} Dagster runs, tagged {tag}")
+    lines.append(f"these runs in the UI (make ui): {UI_RUNS}{quote('tag:' + tag, safe='/')}")
     lines += _leaderboard_and_report()
     return lines
 

@@ -54,8 +54,11 @@ def test_the_tiny_runs_output_is_short_and_ends_with_the_leaderboard_and_report(
     assert sum("pass@1" in line and line.split()[1].startswith("eval_scores[") for line in lines) == 3
     # then one line per step, the invocation's tag, the leaderboard, the report
     assert any(line.startswith("ok      search_trees[synthetic_train]") for line in lines)
-    tag = next(line for line in lines if "filter runs by tag astro/invocation=" in line)
-    assert tag.startswith("12 of 12 steps ok in 7 Dagster runs")
+    count = next(i for i, line in enumerate(lines) if " steps ok in " in line)
+    assert lines[count].startswith("12 of 12 steps ok in 7 Dagster runs, tagged astro/invocation=")
+    invocation = lines[count].rsplit("=", 1)[1]
+    assert lines[count + 1] == ("these runs in the UI (make ui): "
+                                f"http://127.0.0.1:3000/runs?q%5B0%5D=tag%3Aastro/invocation%3D{invocation}")
     grid = lines.index("pass@1 ± stderr (%), latest run per benchmark and stage:")
     assert lines[grid + 1].split() == ["benchmark", "problems", "x", "samples", "base", "sft", "rl"]
     assert lines[grid + 2].startswith("synthetic_test  6 x 2")
