@@ -184,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="materialize the recipe's assets through Dagster")
     run.add_argument("--recipe", default="demo", help="recipe name (recipes/NAME.yaml) or path")
     run.add_argument("--select", default=None, help="asset selection: Dagster clauses joined by commas, e.g. 'problems,+search_trees'")
-    run.add_argument("--partition", default=None, help="only this partition key (a dataset)")
+    run.add_argument("--partition", default=None,
+                     help="only this partition key: a dataset (a registered one outside the recipe too) or a model stage")
     run.add_argument("--verbose", action="store_true", help="DEBUG log with Dagster's events and every library warning")
     run.set_defaults(func=cmd_run)
 
