@@ -26,26 +26,22 @@ BENCHMARKS = {
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from astro_pipeline.cli_run import step_line, summary_lines
     from astro_pipeline.defs.runner import RunInterrupted, run_recipe
+    from astro_pipeline.runlog import quiet_known_warnings
 
+    if not args.verbose:
+        quiet_known_warnings()
     try:
-        results = run_recipe(args.recipe, selection=args.select, partition=args.partition)
+        results = run_recipe(args.recipe, selection=args.select, partition=args.partition, verbose=args.verbose)
     except RunInterrupted as stop:  # Ctrl-C / SIGTERM: what ran, then the shell's code for the signal
-        _print_outcomes(stop.outcomes)
+        if stop.outcomes:
+            print("\n".join(step_line(r) for r in stop.outcomes), flush=True)
         print(f"astro run: {stop}; no further runs started", file=sys.stderr)
         return 128 + stop.signum
-    _print_outcomes(results)
+    print("\n".join(summary_lines(results)), flush=True)
     failed = [r for r in results if not r.success and not r.skipped]
     return 1 if failed or any(not ok for r in results for ok in r.checks.values()) else 0
-
-
-def _print_outcomes(results) -> None:
-    for r in results:
-        status = "ok     " if r.success else ("skipped" if r.skipped else "FAILED ")
-        print(f"{status} {r.asset}{'[' + r.partition + ']' if r.partition else ''}"
-              f"  run {r.run_id}  {r.seconds:.1f}s"
-              + "".join(f"  check {name}: {'passed' if ok else 'FAILED'}" for name, ok in r.checks.items())
-              + (f"\n        {r.note}" if r.note else ""), flush=True)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -65,8 +61,14 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         removed = remove_dataset(args.name)
         print(f"removed {args.name} and {len(removed)} file(s) of its tables")
     else:
-        for row in list_datasets():
-            print(json.dumps(row))
+        import polars as pl
+
+        from astro_pipeline.warehouse.format import render
+
+        rows = [{"name": r["name"], "kind": r["kind"], "location": r["location"] or "(generated)",
+                 "split": r["split"], "fields": f"{r['problem_field']} / {r['answer_field'] or '(boxed solution)'}",
+                 "description": r["description"]} for r in list_datasets()]
+        print(render(pl.DataFrame(rows), args.format, hint="--format markdown prints everything"))
     return 0
 
 
@@ -83,15 +85,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warehouse(command: str):
+    """The warehouse, or None after saying on one line that there is none (nothing is created)."""
+    from astro_pipeline.warehouse.errors import open_warehouse
+
+    warehouse, missing = open_warehouse()
+    if warehouse is None:
+        print(f"astro {command}: {missing}", file=sys.stderr)
+    return warehouse
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
     import polars as pl
 
-    from astro_pipeline.storage import ArtifactStore
-    from astro_pipeline.warehouse import Warehouse
+    from astro_pipeline.warehouse.errors import one_line, present_tables
+    from astro_pipeline.warehouse.format import render
 
-    warehouse = Warehouse(ArtifactStore.from_env())
+    if (warehouse := _warehouse("sql")) is None:
+        return 2
     query = args.query
-    df = warehouse.run_file(query) if query.strip().lower().endswith(".sql") else warehouse.query(query)
+    try:
+        df = warehouse.run_file(query) if query.strip().lower().endswith(".sql") else warehouse.query(query)
+    except duckdb.Error as exc:
+        print(f"astro sql: {one_line(exc, present_tables(warehouse))}", file=sys.stderr)
+        return 2
     if args.format == "csv":
         nested = [c for c, t in df.schema.items() if t.is_nested()]
         # CSV has no nested values: lists and structs are written as JSON text
@@ -102,8 +120,24 @@ def cmd_sql(args: argparse.Namespace) -> int:
     elif args.format == "json":
         sys.stdout.write(json.dumps(df.to_dicts(), default=str) + "\n")
     else:
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=200):
-            print(df)
+        print(render(df, args.format, max_rows=args.rows))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from astro_pipeline.explore.show import ProblemNotFound, show_problem
+    from astro_pipeline.warehouse.errors import present_tables
+    from astro_pipeline.warehouse.format import terminal_width
+
+    if (warehouse := _warehouse("show")) is None:
+        return 2
+    try:
+        text = show_problem(warehouse.query, set(present_tables(warehouse)), args.problem_id, dataset=args.dataset,
+                            width=args.width or terminal_width(), lines=args.lines)
+    except ProblemNotFound as exc:
+        print(f"astro show: {exc.args[0]}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
     return 0
 
 
@@ -132,8 +166,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_recipe(args: argparse.Namespace) -> int:
     from astro_pipeline.recipe import load_recipe
+    from astro_pipeline.recipe_explain import recipe_text
+    from astro_pipeline.warehouse.format import terminal_width
 
-    print(json.dumps(load_recipe(args.recipe).resolved(), indent=2))
+    recipe = load_recipe(args.recipe)
+    if args.format == "json":
+        print(json.dumps(recipe.resolved(), indent=2))
+    else:
+        sys.stdout.write(recipe_text(recipe, explain=args.explain, width=terminal_width()))
     return 0
 
 
@@ -144,7 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="materialize the recipe's assets through Dagster")
     run.add_argument("--recipe", default="demo", help="recipe name (recipes/NAME.yaml) or path")
     run.add_argument("--select", default=None, help="asset selection: Dagster clauses joined by commas, e.g. 'problems,+search_trees'")
-    run.add_argument("--partition", default=None, help="only this partition key (a dataset)")
+    run.add_argument("--partition", default=None,
+                     help="only this partition key: a dataset (a registered one outside the recipe too) or a model stage")
+    run.add_argument("--verbose", action="store_true", help="DEBUG log with Dagster's events and every library warning")
     run.set_defaults(func=cmd_run)
 
     ui = sub.add_parser("ui", help="start the Dagster webserver and daemon on 127.0.0.1")
@@ -155,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ds = sub.add_parser("datasets", help="list, add or remove problem datasets (partitions)")
     ds_sub = ds.add_subparsers(dest="action", required=True)
-    ds_sub.add_parser("list", help="built-in and user datasets")
+    ls = ds_sub.add_parser("list", help="built-in and user datasets, as a table")
+    ls.add_argument("--format", choices=("table", "markdown"), default="table")
     add = ds_sub.add_parser("add", help="register a JSONL/JSON/Parquet/CSV file, s3:// URI or hf:ID[:split]")
     add.add_argument("name")
     add.add_argument("source")
@@ -176,16 +219,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     sql = sub.add_parser("sql", help="query the DuckDB warehouse (read-only)")
     sql.add_argument("query", help="SQL text or a .sql file (names in sql/ work too)")
-    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sql.add_argument("--format", choices=("table", "records", "markdown", "csv", "json"), default="table",
+                     help="table: fits the terminal width, one record per block when too wide; records: always "
+                          "one record per block; markdown: a Markdown table; csv, json: everything, unformatted")
+    sql.add_argument("--rows", type=int, default=40, help="most rows printed by table/records (csv, json: all)")
     sql.set_defaults(func=cmd_sql)
+
+    show = sub.add_parser("show", help="one problem: its search tree, traces, CoT examples, every stage's answers")
+    show.add_argument("problem_id")
+    show.add_argument("--dataset", default=None, help="the dataset, when the id is in several")
+    show.add_argument("--width", type=int, default=None, help="columns (default: the terminal's)")
+    show.add_argument("--lines", type=int, default=6, help="lines shown of each completion")
+    show.set_defaults(func=cmd_show)
 
     bench = sub.add_parser("bench", help="measure a stage against its baseline; prints JSON")
     bench.add_argument("name", choices=sorted(BENCHMARKS))
     bench.add_argument("--model", default=None, help="model folder (default: the demo base model in $ASTRO_HOME)")
     bench.set_defaults(func=cmd_bench)
 
-    rec = sub.add_parser("recipe", help="print a recipe's resolved settings")
+    rec = sub.add_parser("recipe", help="print a recipe's resolved settings as YAML")
     rec.add_argument("recipe", nargs="?", default="demo")
+    rec.add_argument("--explain", action="store_true", help="each field's help text above it; (set) marks the recipe's own")
+    rec.add_argument("--format", choices=("yaml", "json"), default="yaml")
     rec.set_defaults(func=cmd_recipe)
     return parser
 

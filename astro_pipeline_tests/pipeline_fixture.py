@@ -1,12 +1,15 @@
 """One real run of the tiny recipe per test session, shared by the tests that inspect its results.
 
-The run goes through ``astro run`` machinery (the Dagster instance under its own DAGSTER_HOME,
-the artifact store under its own ASTRO_HOME); tests that use it point their environment there.
+The run is ``astro run`` itself, in a subprocess as a person would start it (120 columns), against
+its own DAGSTER_HOME and ASTRO_HOME; what it printed is kept, so its output can be tested too.
+Tests that use the run point their environment at those homes.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,32 +23,20 @@ class TinyRun:
     astro_home: Path
     dagster_home: Path
     recipe: str
-    outcomes: list
+    output: str  # stdout and stderr of `astro run`, interleaved as on a terminal
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> TinyRun:
-    from astro_pipeline.defs.runner import run_recipe
-
     root = tmp_path_factory.mktemp("tiny_run")
     homes = {"ASTRO_HOME": root / "astro_home", "DAGSTER_HOME": root / "dagster_home"}
     homes["DAGSTER_HOME"].mkdir()
-    saved = {k: os.environ.get(k) for k in (*homes, "ASTRO_RECIPE")}
-    os.environ.update({k: str(v) for k, v in homes.items()})
-    try:
-        from dagster import DagsterInstance
-
-        with DagsterInstance.get() as instance:
-            outcomes = run_recipe(TINY, instance=instance)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    failed = [o for o in outcomes if not o.success]
-    assert not failed, failed
-    return TinyRun(homes["ASTRO_HOME"], homes["DAGSTER_HOME"], TINY, outcomes)
+    env = {k: v for k, v in os.environ.items() if k not in ("ASTRO_RECIPE", "ASTRO_PROGRESS_S")}
+    env.update({k: str(v) for k, v in homes.items()}, COLUMNS="120", PYTHONUNBUFFERED="1")
+    done = subprocess.run([sys.executable, "-m", "astro_pipeline.cli", "run", "--recipe", TINY], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout[-4000:]
+    return TinyRun(homes["ASTRO_HOME"], homes["DAGSTER_HOME"], TINY, done.stdout)
 
 
 @pytest.fixture

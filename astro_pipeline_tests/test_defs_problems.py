@@ -38,13 +38,20 @@ def test_problems_asset_materializes_and_loads_warehouse(data_dir, recipe_file, 
 
 
 def test_astro_run_records_runs_in_the_instance(data_dir, recipe_file, capsys):
-    assert main(["run", "--recipe", str(recipe_file), "--select", "problems"]) == 0
+    assert main(["run", "--recipe", str(recipe_file), "--select", "problems,benchmark_problems"]) == 0
     out = capsys.readouterr().out
-    assert "problems[amc2023]" in out and "problems[aime2024]" in out
+    assert "problems[amc2023]" in out and "benchmark_problems[aime2024]" in out
     instance = dg.DagsterInstance.get()
-    assert set(instance.get_dynamic_partitions("dataset")) >= {"amc2023", "aime2024"}
+    # searched datasets are dynamic partitions; benchmarks are static ones, from the recipe
+    assert instance.get_dynamic_partitions("dataset") == ["amc2023"]
     records = instance.fetch_materializations(dg.AssetKey("problems"), limit=10).records
-    assert {r.partition_key for r in records} == {"amc2023", "aime2024"}
+    assert {r.partition_key for r in records} == {"amc2023"}
+    records = instance.fetch_materializations(dg.AssetKey("benchmark_problems"), limit=10).records
+    assert {r.partition_key for r in records} == {"aime2024"}
+    # one invocation: named jobs, every run tagged with the recipe and the same invocation id
+    runs = instance.get_runs()
+    assert {r.job_name for r in runs} == {"search", "benchmarks"}
+    assert {r.tags["astro/recipe"] for r in runs} == {"mini"} and len({r.tags["astro/invocation"] for r in runs}) == 1
 
     assert main(["sql", "SELECT dataset, count(*) AS n FROM problems GROUP BY 1 ORDER BY 1",
                  "--format", "json"]) == 0
@@ -63,10 +70,10 @@ def test_an_unreachable_optional_dataset_is_skipped_not_failed(tmp_path, monkeyp
     recipe.write_text("name: opt\ndatasets:\n  train: [synthetic_test]\n  benchmarks: [math500]\n"
                       "  optional: [math500]\nsynthetic: {n_train: 20, n_test: 5}\n")
     monkeypatch.setenv("ASTRO_DATA_DIR", str(tmp_path / "nowhere"))
-    assert main(["run", "--recipe", str(recipe), "--select", "problems"]) == 0
+    assert main(["run", "--recipe", str(recipe), "--select", "problems,benchmark_problems"]) == 0
     out = capsys.readouterr().out
     assert "ok      problems[synthetic_test]" in out
-    assert "skipped problems[math500]" in out and "math500.jsonl" in out
+    assert "skipped benchmark_problems[math500]" in out and "math500.jsonl" in out
     # without the optional mark the same failure fails the command
     recipe.write_text(recipe.read_text().replace("  optional: [math500]\n", ""))
-    assert main(["run", "--recipe", str(recipe), "--select", "problems"]) == 1
+    assert main(["run", "--recipe", str(recipe), "--select", "problems,benchmark_problems"]) == 1

@@ -67,9 +67,9 @@ def test_report_with_rl_metrics(tmp_path):
     # leaderboard: base pass@1 = 6/24 = 25.0%, sft 50.0%, rl 75.0%; ± stderr is 0 (every problem the same)
     assert "| math500 | rl | 6 | 4 | 75.0 ± 0.0 |" in md
     assert "| synthetic_test | base | 6 | 4 | 25.0 ± 0.0 |" in md
-    # the paper's row for ASTRO-RL beside ours; AMC has no run of ours
-    assert "| ASTRO-RL | rl | 81.8 | 75.0 ± 0.0 | 64.4 | — | 30.0 | — |" in md
-    assert "synthetic_test" in md and "13.3 or 16.3" in md
+    # the paper's table, then ours with the same rows and the sample size of every cell
+    assert "| ASTRO-RL | 81.8 | 64.4 | 30.0 |" in md and "13.3 or 16.3 [1]" in md
+    assert "| ASTRO-RL | rl | 75.0 ± 0.0 (6 of 500 x 4) | 0% | 75% | 75.0 ± 0.0 (6 x 4) | 0% | 75% |" in md
     # images: relative links in Markdown (files exist), embedded in HTML (no relative links)
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert links == [f"plots/{p.name}" for p in res.plot_paths]

@@ -139,3 +139,43 @@ def test_sql_files_run_on_the_warehouse_views(tmp_path):
     assert board["pass_at_1_text"].to_list() == ["50.0 ± 10.0"]
     assert wh.run_file("length_by_stage.sql").height == 5
     assert wh.run_file("backtracks_vs_accuracy.sql").height == 9
+
+
+def _per_problem_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """sft on bench: 4 problems x 2 samples (backtracks, correct), plus a greedy row that must not count;
+    base: backtracks not counted."""
+    samples = {"p1": [(0, False), (2, True)], "p2": [(0, False), (0, False)], "p3": [(2, True), (2, True)],
+               "p4": [(1, False), (0, False)]}
+    rows = []
+    for pid, pairs in samples.items():
+        for s, (bt, ok) in enumerate(pairs):
+            rows.append({"stage": "sft", "problem_id": pid, "sample": s, "n_backtracks": bt, "correct": ok,
+                         "finish_reason": "length" if pid == "p2" else "stop"})
+    rows.append({"stage": "sft", "problem_id": "p1", "sample": -1, "n_backtracks": 5, "correct": True, "finish_reason": "stop"})
+    rows += [{"stage": "base", "problem_id": p, "sample": 0, "n_backtracks": 0, "correct": True, "finish_reason": "stop"}
+             for p in samples]
+    gens = pl.DataFrame([{**{c: None for c in GENERATIONS_SCHEMA}, "benchmark": "bench", "n_tokens": 10, "completion": "",
+                          **r} for r in rows], schema=GENERATIONS_SCHEMA)
+    scores = scores_frame([{"benchmark": "bench", "stage": "sft", "pass_at_1": 0.375, "mean_backtracks": 0.875},
+                           {"benchmark": "bench", "stage": "base", "pass_at_1": 1.0, "backtracks_counted": False}])
+    return gens, scores
+
+
+def test_backtracks_vs_accuracy_per_problem():
+    gens, scores = _per_problem_frames()
+    out = run_sql_file("backtracks_vs_accuracy", eval_generations=gens, eval_scores=scores)
+    sft = out.filter(pl.col("stage") == "sft").row(0, named=True)
+    # per problem (mean backtracks, share correct): p1 (1, .5), p2 (0, 0), p3 (2, 1), p4 (.5, 0);
+    # mx = .875, my = .375: sxy = 1.1875, sxx = 2.1875, syy = .6875
+    assert sft["r_per_problem"] == pytest.approx(1.1875 / math.sqrt(2.1875 * 0.6875)) and sft["n_problems"] == 4
+    assert out.filter(pl.col("stage") == "base")["r_per_problem"].to_list() == [None]  # no variance
+
+
+def test_stage_behaviour_shares():
+    gens, scores = _per_problem_frames()
+    out = {r["stage"]: r for r in run_sql_file("stage_behaviour", eval_generations=gens, eval_scores=scores).iter_rows(named=True)}
+    assert list(out) == ["base", "sft"]
+    sft = out["sft"]  # 8 sampled completions (the greedy one is left out): p2's two were cut, 4 backtrack
+    assert (sft["n_completions"], sft["truncated_share"], sft["backtrack_share"]) == (8, 0.25, 0.5)
+    assert sft["mean_backtracks"] == pytest.approx(7 / 8)
+    assert out["base"]["backtrack_share"] is None and out["base"]["mean_backtracks"] is None  # not counted

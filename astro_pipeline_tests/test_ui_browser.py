@@ -1,7 +1,9 @@
-"""The Dagster UI in a real browser: after a pipeline run, the asset graph and partitions are there.
+"""The Dagster UI in a real browser: after a pipeline run, what a researcher looks for is there.
 
 Starts `astro ui` (webserver + daemon) on a free loopback port, drives Debian's Chromium with
-playwright, saves a screenshot of the asset lineage, and checks asset names and partition keys.
+playwright and saves screenshots: the asset lineage (asset names), the partitions (only those the
+recipe builds), a search_trees partition's tree picture, a training asset's inline curve, and the
+report's page whose images must all load.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ASSETS = ("problems", "base_model", "search_trees", "search_traces", "cot_corpus", "sft_model", "rl_model",
-          "eval_scores", "report")
+ASSETS = ("problems", "benchmark_problems", "base_model", "search_trees", "search_traces", "cot_corpus", "sft_model",
+          "rl_model", "eval_scores", "report")
+LOADED = "img => img.complete && img.naturalWidth > 0"  # the image decoded: not a broken link
 
 
 def _free_port() -> int:
@@ -72,10 +75,55 @@ def test_ui_shows_assets_and_partitions(in_tiny_run, tmp_path):
             page.goto(f"http://127.0.0.1:{port}/assets/problems?view=partitions")
             page.wait_for_selector("text=synthetic_train", timeout=180_000)
             partitions_text = page.inner_text("body")
+
+            page.goto(f"http://127.0.0.1:{port}/assets/benchmark_problems?view=partitions")
+            page.wait_for_selector("text=synthetic_test", timeout=180_000)
+            benchmarks_text = page.inner_text("body")
+            page.goto(f"http://127.0.0.1:{port}/assets/eval_scores?view=partitions")
+            page.wait_for_selector("text=Missing (", timeout=180_000)
+            eval_text = page.inner_text("body")
+
+            # a search partition: its sample trees are pictures behind their metadata rows
+            page.goto(f"http://127.0.0.1:{port}/assets/search_trees?view=partitions&partition=synthetic_train")
+            row = page.locator("tr", has_text="tree: synthetic_train").first
+            row.wait_for(timeout=180_000)
+            row.get_by_text("[Show Markdown]").click()
+            tree = page.locator('[role="dialog"] img[alt^="tree "]').first
+            tree.wait_for(timeout=60_000)
+            page.wait_for_timeout(500)
+            tree_loaded, tree_size = tree.evaluate(LOADED), tree.evaluate("i => i.naturalWidth * i.naturalHeight")
+            page.screenshot(path=str(tmp_path / "search_tree.png"))
+            page.keyboard.press("Escape")
+
+            # a training asset: its curves are drawn inline in the metadata table
+            page.goto(f"http://127.0.0.1:{port}/assets/sft_model")
+            curve = page.locator('img[alt="loss"]').first
+            curve.wait_for(timeout=180_000)
+            curve.scroll_into_view_if_needed()
+            curve_inline = curve.is_visible() and page.locator('[role="dialog"]').count() == 0
+            curve_loaded = curve.evaluate(LOADED)
+            page.screenshot(path=str(tmp_path / "sft_curves.png"))
+
+            # the report: its page's images load in the UI
+            page.goto(f"http://127.0.0.1:{port}/assets/report")
+            report_row = page.locator("tr", has_text="report page").first
+            report_row.wait_for(timeout=180_000)
+            leaderboard_text = page.locator("tr", has_text="leaderboard").first.inner_text()
+            report_row.get_by_text("[Show Markdown]").click()
+            page.locator('[role="dialog"] img').first.wait_for(timeout=60_000)
+            page.wait_for_timeout(1500)
+            report_images = page.locator('[role="dialog"] img').evaluate_all(f"imgs => imgs.map({LOADED})")
+            page.screenshot(path=str(tmp_path / "report.png"))
             browser.close()
         assert shot.stat().st_size > 10_000
         assert all(a in graph_text for a in ASSETS), [a for a in ASSETS if a not in graph_text]
-        assert "synthetic_train" in partitions_text and "synthetic_test" in partitions_text
+        # searched datasets and benchmarks are different partitions: nothing is offered that nothing builds
+        assert "synthetic_train" in partitions_text and "synthetic_test" not in partitions_text
+        assert "synthetic_test" in benchmarks_text and "Missing (0)" in eval_text and "Materialized (3)" in eval_text
+        assert tree_loaded and tree_size > 100_000, "the tree picture did not load"
+        assert curve_inline and curve_loaded, "the loss curve is not drawn inline"
+        assert "synthetic_test" in leaderboard_text and "±" in leaderboard_text
+        assert len(report_images) >= 3 and all(report_images), report_images
     finally:
         proc.send_signal(signal.SIGTERM)  # astro ui must stop its webserver and daemon cleanly
         proc.wait(timeout=120)

@@ -4,6 +4,9 @@
 --   r_per_sample                Pearson r between n_backtracks and correct (0/1) over all sampled
 --                               completions of that (benchmark, stage): do completions that backtrack
 --                               more tend to be right? (same value on every bucket row of the pair);
+--   r_per_problem, n_problems   Pearson r over the pair's problems between a problem's mean backtracks
+--                               per sample and its share of correct samples: are the problems the
+--                               model backtracks on more the ones it solves more? (same on every row);
 --   r_across_stages, n_stages   Pearson r between a stage's mean_backtracks and its pass_at_1 across the
 --                               stages of the benchmark (eval_scores, latest run per pair): the paper's
 --                               statistic (r about 0.82-0.85), which it computes across training
@@ -13,7 +16,7 @@
 -- reflection counter ran and every n_backtracks is 0; such stages, backtracks_counted = false, are
 -- left out of r_across_stages). Buckets: 0, 1, 2, 3, 4-7, 8+.
 WITH sampled AS (
-    SELECT benchmark, stage, n_backtracks, CASE WHEN correct THEN 1.0 ELSE 0.0 END AS correct
+    SELECT benchmark, stage, problem_id, n_backtracks, CASE WHEN correct THEN 1.0 ELSE 0.0 END AS correct
     FROM eval_generations
     WHERE sample >= 0
 ),
@@ -31,6 +34,16 @@ bucketed AS (
 per_sample AS (
     SELECT benchmark, stage, corr(n_backtracks, correct) AS r
     FROM sampled
+    GROUP BY benchmark, stage
+),
+per_problem AS (
+    SELECT benchmark, stage, problem_id, avg(n_backtracks) AS backtracks, avg(correct) AS accuracy
+    FROM sampled
+    GROUP BY benchmark, stage, problem_id
+),
+problem_corr AS (
+    SELECT benchmark, stage, corr(backtracks, accuracy) AS r, count(*) AS n_problems
+    FROM per_problem
     GROUP BY benchmark, stage
 ),
 latest_scores AS (
@@ -53,9 +66,12 @@ SELECT
     avg(b.correct) AS accuracy,
     any_value(CASE WHEN isnan(p.r) THEN NULL ELSE p.r END) AS r_per_sample,
     any_value(CASE WHEN isnan(a.r) THEN NULL ELSE a.r END) AS r_across_stages,
-    any_value(a.n_stages) AS n_stages
+    any_value(a.n_stages) AS n_stages,
+    any_value(CASE WHEN isnan(q.r) THEN NULL ELSE q.r END) AS r_per_problem,
+    any_value(q.n_problems) AS n_problems
 FROM bucketed AS b
 LEFT JOIN per_sample AS p USING (benchmark, stage)
+LEFT JOIN problem_corr AS q USING (benchmark, stage)
 LEFT JOIN across_stages AS a USING (benchmark)
 GROUP BY b.benchmark, b.stage, b.backtracks_bucket, b.bucket_order
 ORDER BY

@@ -40,9 +40,14 @@ def check_budget(cot: pl.DataFrame, budget: int, setting: str, q: float = QUANTI
     return p99
 
 
-def truncation_warning(stage: str, benchmark: str, share: float | None) -> str | None:
-    """The warning for a stage whose truncated share exceeds ``MAX_TRUNCATED_SHARE`` (else None)."""
+def truncation_warning(stage: str, benchmark: str, share: float | None, budget: int | None = None) -> str | None:
+    """The warning for a stage whose truncated share exceeds ``MAX_TRUNCATED_SHARE`` (else None).
+
+    The one wording of it: the eval_scores run log and the report's warning lines both use this.
+    """
     if share is None or share <= MAX_TRUNCATED_SHARE:
         return None
-    return (f"{benchmark}/{stage}: {share:.0%} of the completions hit the token budget (more than "
-            f"{MAX_TRUNCATED_SHARE:.0%}); a cut completion is judged by an early box")
+    at = f" at the {budget}-token budget" if budget else ""
+    return (f"{stage} on {benchmark}: {share:.0%} of sampled completions were cut{at} (over "
+            f"{MAX_TRUNCATED_SHARE:.0%}); they are judged on unfinished text (a cut completion is judged by an "
+            "early box), so its pass@1 understates the model. Raise evaluate.max_new_tokens.")

@@ -10,13 +10,15 @@ carry the tick, so a daemon restart never doubles a run.
 import dagster as dg
 from dagster import RunStatusSensorContext, ScheduleEvaluationContext
 
-from astro_pipeline.defs.runner import partitions_for
+from astro_pipeline.defs.partitions import partitions_for
+from astro_pipeline.defs.tags import RECIPE_TAG, STAGE_TAG
 from astro_pipeline.recipe import load_recipe
 
 TICK_TAG = "astro/tick"
 EVAL_JOB = dg.define_asset_job("evaluation", selection=dg.AssetSelection.assets("eval_scores"),
                                description="Score model stages on benchmarks (one run per partition).")
-TRAINING_JOB = dg.define_asset_job("training", selection=dg.AssetSelection.assets("sft_model", "rl_model"),
+TRAINING_JOB = dg.define_asset_job("training",
+                                   selection=dg.AssetSelection.tag(STAGE_TAG, "sft") | dg.AssetSelection.tag(STAGE_TAG, "rl"),
                                    description="Re-run SFT then RL; evaluation and the report follow.")
 REPORT_JOB = dg.define_asset_job("report_job", selection=dg.AssetSelection.assets("report"),
                                  description="Rebuild the report from the warehouse.")
@@ -24,7 +26,8 @@ FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.Dagster
 
 
 def _eval_requests(recipe, tick: str) -> list[dg.RunRequest]:
-    return [dg.RunRequest(job_name=EVAL_JOB.name, run_key=f"eval-{key}-{tick}", partition_key=key, tags={TICK_TAG: tick})
+    return [dg.RunRequest(job_name=EVAL_JOB.name, run_key=f"eval-{key}-{tick}", partition_key=key,
+                          tags={TICK_TAG: tick, RECIPE_TAG: recipe.name})
             for key in partitions_for("benchmarks_x_stages", recipe)]
 
 

@@ -14,11 +14,12 @@ from dagster import SensorEvaluationContext
 
 from astro_pipeline.data.registry import DatasetRegistry
 from astro_pipeline.defs.partitions import DATASET_PARTITIONS_NAME
+from astro_pipeline.defs.tags import DATASETS_TAG
 from astro_pipeline.operations import scan_inbox
 from astro_pipeline.recipe import load_recipe
 from astro_pipeline.storage import ArtifactStore, astro_home
 
-PER_DATASET_CHAIN = dg.AssetSelection.tag("astro/datasets", "all") | dg.AssetSelection.tag("astro/datasets", "train")
+PER_DATASET_CHAIN = dg.AssetSelection.tag(DATASETS_TAG, "train")  # problems, search_trees, search_traces, cot_corpus
 
 
 def inbox_location(settings, store: ArtifactStore) -> str:

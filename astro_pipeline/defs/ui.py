@@ -17,14 +17,23 @@ from pathlib import Path
 from astro_pipeline.defs.instance import REPO, dagster_instance, ensure_dagster_home  # noqa: F401 (re-exported)
 
 
+def _offer_recipe_partitions(recipe: str) -> None:
+    """The UI shows the searched datasets of the recipe it serves, not those another recipe left."""
+    from astro_pipeline.defs.partitions import sync_recipe_partitions
+    from astro_pipeline.recipe import load_recipe
+
+    with dagster_instance() as instance:  # storage created now, so the webserver and daemon do not race on it
+        sync_recipe_partitions(instance, load_recipe(recipe))
+
+
 def _reset_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def serve(recipe: str = "demo", host: str = "127.0.0.1", port: int = 3000) -> int:
-    dagster_instance().dispose()  # storage created now, so the webserver and daemon do not race on it
     os.environ["ASTRO_RECIPE"] = recipe
+    _offer_recipe_partitions(recipe)
     workspace = str(REPO / "workspace.yaml")
     bindir = Path(sys.executable).parent
     commands = [

@@ -1,11 +1,11 @@
-"""A tiny document model (headings, paragraphs, tables, images) rendered to Markdown and HTML.
+"""A tiny document model (headings, paragraphs, tables, code, images) rendered to Markdown and HTML.
 
 Design: the report is built once as blocks and rendered twice, so the Markdown and HTML pages
 cannot disagree, and no Markdown-to-HTML library is needed. Text is plain (escaped in HTML,
-table pipes escaped in Markdown). Images: the Markdown page links them by a path relative to the
-page (``plots/x.png``: the folder is meant to be kept together); the HTML page embeds them as
-base64 ``data:`` URIs, so the single .html file is self-contained (can be mailed or attached to a
-Dagster materialization without its folder).
+table pipes escaped in Markdown). Images (PNG or SVG): the Markdown page links them by a path
+relative to the page (``plots/x.png``: the folder is meant to be kept together), or, with
+``embed=True`` (the copy shown in the Dagster UI, which has no folder to resolve links against),
+as ``data:`` URIs; the HTML page always embeds them, so the single .html file is self-contained.
 """
 
 from __future__ import annotations
@@ -33,8 +33,12 @@ class Document:
     def image(self, path: Path, alt: str) -> None:
         self.blocks.append(("image", (path, alt)))
 
+    def code(self, text: str) -> None:
+        """Verbatim text (a model's completion): a fenced block in Markdown, <pre> in HTML."""
+        self.blocks.append(("code", text))
+
     # --- Markdown ---------------------------------------------------------------------------
-    def to_markdown(self, base: Path) -> str:
+    def to_markdown(self, base: Path, embed: bool = False) -> str:
         out = [f"# {self.title}", ""]
         for kind, payload in self.blocks:
             if kind == "heading":
@@ -51,7 +55,10 @@ class Document:
                 out.append("")
             elif kind == "image":
                 path, alt = payload  # type: ignore[misc]
-                out += [f"![{alt}]({Path(path).relative_to(base).as_posix()})", ""]
+                target = data_uri(Path(path)) if embed else Path(path).relative_to(base).as_posix()
+                out += [f"![{alt}]({target})", ""]
+            elif kind == "code":  # a fence inside the text would end the block early
+                out += ["```", str(payload).replace("```", "'''"), "```", ""]
         return "\n".join(out).rstrip() + "\n"
 
     # --- HTML -------------------------------------------------------------------------------
@@ -71,15 +78,17 @@ class Document:
                 body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>")
             elif kind == "image":
                 path, alt = payload  # type: ignore[misc]
-                data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-                body.append(f'<figure><img alt="{esc(alt)}" src="data:image/png;base64,{data}"/>'
+                body.append(f'<figure><img alt="{esc(alt)}" src="{data_uri(Path(path))}"/>'
                             f"<figcaption>{esc(alt)}</figcaption></figure>")
+            elif kind == "code":
+                body.append(f"<pre>{esc(str(payload))}</pre>")
         style = (
             "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
             "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
             "th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}"
             "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
             "img{max-width:100%}figcaption{font-size:0.85em;color:#555}"
+            "pre{background:#f6f8fa;padding:0.8em;white-space:pre-wrap;font-size:0.85em}"
         )
         return (
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>"
@@ -87,3 +96,11 @@ class Document:
             + "\n".join(body)
             + "\n</body></html>\n"
         )
+
+
+MIME = {".png": "image/png", ".svg": "image/svg+xml"}
+
+
+def data_uri(path: Path) -> str:
+    mime = MIME.get(path.suffix.lower(), "application/octet-stream")
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")

@@ -33,6 +33,10 @@ PAPER_RESULTS: tuple[PaperRow, ...] = (
     PaperRow("ASTRO-RL", "rl", {"math500": "81.8", "amc2023": "64.4", "aime2024": "30.0"}),
 )
 
+# problems in each of the paper's benchmarks (DESIGN.md §4), and samples per problem it averages
+BENCHMARK_SIZES: dict[str, int] = {"math500": 500, "amc2023": 40, "aime2024": 30}
+PAPER_SAMPLES = 16
+
 # Pearson r between the number of backtracks at test time and accuracy, as reported
 PAPER_BACKTRACK_CORRELATION: tuple[float, float] = (0.82, 0.85)
 

@@ -171,11 +171,25 @@ def training_curve(train_metrics: pl.DataFrame, out: Path, *, stage: str, kind: 
     keep = [n for n in names if not any(t in n for t in ("std", "min", "max"))] or names
     fig = Figure(figsize=(6.0, 3.4))
     ax = fig.add_subplot()
-    for n in keep[:6]:
+    for n, label in _distinct_series(rl, keep)[:6]:
         sub = rl.filter(pl.col("name") == n).sort("step")
-        ax.plot(sub["step"], sub["value"], label=n)
+        ax.plot(sub["step"], sub["value"], label=label)
     ax.set_xlabel(f"{stage} step")
     ax.set_ylabel(kind)
     ax.set_title(title)
     ax.legend(fontsize=7)
     return Plot(name, title, _save(fig, out / f"{name}.png"))
+
+
+def _distinct_series(metrics: pl.DataFrame, names: list[str]) -> list[tuple[str, str]]:
+    """(name, legend label) per distinct curve: a series identical at every step to an earlier one is
+    not drawn again but named in that one's label ("reward = rewards/correctness/mean")."""
+    points = {n: metrics.filter(pl.col("name") == n).sort("step").select("step", "value").rows() for n in names}
+    kept: list[list[str]] = []
+    for n in names:
+        twin = next((group for group in kept if points[group[0]] == points[n]), None)
+        if twin is None:
+            kept.append([n])
+        else:
+            twin.append(n)
+    return [(group[0], " = ".join(group)) for group in kept]

@@ -11,8 +11,14 @@ Design choices:
 * Output folder: ``report.md`` (images linked as ``plots/NAME.png``, relative: keep the folder
   together), ``report.html`` (images embedded as base64: one self-contained file), ``plots/``.
   Files are written to a temporary name and renamed, so a reader never sees half a page.
-* Our stages are matched to the paper's rows by role (``paper.PAPER_RESULTS``: base, direct_sft,
-  sft, direct_rl, rl); our stages without a paper counterpart are listed after them.
+* The paper's table and ours have the same rows, matched by role (``paper.PAPER_RESULTS``: base,
+  direct_sft, sft, direct_rl, rl; see ``report_paper``); every cell of ours says its sample size,
+  and a cell the run cannot fill says why in a footnote.
+* Behaviour sections (``report_behaviour``): a warning for every stage whose completions are cut
+  too often, the per-problem correlation of backtracks and correctness with its sign and size, one
+  ASTRO completion with a counted backtrack, and sample search trees with their traces.
+* ``ReportResult.markdown_embedded`` is the page with images as ``data:`` URIs, for the Dagster UI
+  (a relative link there would be a broken image).
 """
 
 from __future__ import annotations
@@ -28,12 +34,20 @@ import polars as pl
 
 from astro_pipeline.evaluate import plots
 from astro_pipeline.evaluate.document import Document
-from astro_pipeline.evaluate.paper import BENCHMARK_TITLES, PAPER_BACKTRACK_CORRELATION, PAPER_RESULTS, SOURCE, stage_rank
+from astro_pipeline.evaluate.paper import PAPER_BACKTRACK_CORRELATION, stage_rank
+from astro_pipeline.evaluate.report_behaviour import (
+    correlation_section,
+    reflection_sample,
+    trees_section,
+    truncation_warnings,
+)
+from astro_pipeline.evaluate.report_paper import our_table, paper_table
 from astro_pipeline.evaluate.scoring import GENERATIONS_SCHEMA, SCORES_SCHEMA
 from astro_pipeline.evaluate.sqlfiles import run_sql_file
 
 TRAIN_METRICS_SCHEMA: dict[str, pl.DataType] = {
-    "stage": pl.Utf8(), "step": pl.Int64(), "name": pl.Utf8(), "value": pl.Float64(),
+    "stage": pl.Utf8(), "run": pl.Utf8(), "recorded_at": pl.Utf8(), "step": pl.Int64(), "name": pl.Utf8(),
+    "value": pl.Float64(),
 }
 DASH = "—"
 
@@ -45,6 +59,10 @@ class ReportResult:
     markdown_path: Path
     plot_paths: list[Path] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # plot name -> why it was skipped
+    markdown_embedded: str = ""  # the same page with images inlined as data: URIs
+    warnings: list[str] = field(default_factory=list)  # the truncation warnings at the top of the page
+    tree_paths: list[Path] = field(default_factory=list)  # the sample trees' SVG files
+    leaderboard: pl.DataFrame | None = None  # sql/eval_leaderboard.sql on the scores
 
 
 def conform(df: pl.DataFrame | None, schema: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -62,6 +80,16 @@ def fmt(value: Any, digits: int = 1) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
+
+
+def latest_runs(metrics: pl.DataFrame) -> pl.DataFrame:
+    """The training metrics of each stage's latest run (``recorded_at``); rows without a run id (written
+    before runs were recorded) count as one run."""
+    if metrics.height == 0:
+        return metrics
+    latest = (metrics.group_by("stage", "run").agg(pl.col("recorded_at").max().alias("_at"))
+              .sort("_at", nulls_last=False).unique("stage", keep="last"))
+    return metrics.join(latest.select("stage", "run"), on=["stage", "run"], how="semi", nulls_equal=True)
 
 
 def _latest(scores: pl.DataFrame) -> pl.DataFrame:
@@ -84,18 +112,26 @@ def build_report(
     out_dir: Path,
     *,
     title: str = "ASTRO evaluation report",
+    tree_nodes: pl.DataFrame | None = None,
+    traces: pl.DataFrame | None = None,
+    benchmarks: tuple[str, ...] | None = None,
+    stages: tuple[str, ...] | None = None,
 ) -> ReportResult:
-    """Write ``report.md``, ``report.html`` and ``plots/*.png`` into ``out_dir`` (see module doc)."""
+    """Write ``report.md``, ``report.html`` and ``plots/*`` into ``out_dir`` (see module doc).
+
+    ``tree_nodes``/``traces``: the searched datasets' trees for the tree pictures (optional);
+    ``benchmarks``/``stages``: what the recipe evaluates, so an empty cell can say why it is empty."""
     out_dir = Path(out_dir)
     plot_dir = out_dir / "plots"
     plot_dir.mkdir(parents=True, exist_ok=True)
     scores = conform(eval_scores, SCORES_SCHEMA)
     generations = conform(eval_generations, GENERATIONS_SCHEMA)
-    metrics = conform(train_metrics, TRAIN_METRICS_SCHEMA)
+    metrics = latest_runs(conform(train_metrics, TRAIN_METRICS_SCHEMA))
 
     board = run_sql_file("eval_leaderboard", eval_scores=scores)
     lengths = run_sql_file("length_by_stage", eval_generations=generations)
     buckets = run_sql_file("backtracks_vs_accuracy", eval_generations=generations, eval_scores=scores)
+    behaviour = run_sql_file("stage_behaviour", eval_generations=generations, eval_scores=scores)
     latest = _latest(scores)
 
     doc = Document(title)
@@ -118,10 +154,17 @@ def build_report(
         "maj@k: majority vote over the first k sampled answers (ties: the answer seen first). "
         "greedy: one temperature-0 completion per problem. All values in %."
     )
+    warnings = truncation_warnings(latest)
+    for line in warnings:
+        doc.para(line)
 
     _leaderboard(doc, board)
     add_plot(plots.accuracy_by_stage(board, plot_dir))
-    _paper_table(doc, board)
+    paper_table(doc)
+    our_table(doc, board, behaviour, benchmarks, stages)
+    correlation_section(doc, buckets)
+    reflection_sample(doc, generations)
+    tree_paths = trees_section(doc, tree_nodes, traces, plot_dir)
     _settings(doc, latest)
     _lengths(doc, lengths)
     _backtracks(doc, buckets)
@@ -141,6 +184,10 @@ def build_report(
         markdown_path=md_path,
         plot_paths=[p.path for p in made if p.path is not None],
         skipped={p.name: p.note for p in made if p.path is None},
+        markdown_embedded=doc.to_markdown(out_dir, embed=True),
+        warnings=warnings,
+        tree_paths=tree_paths,
+        leaderboard=board,
     )
 
 
@@ -156,36 +203,6 @@ def _leaderboard(doc: Document, board: pl.DataFrame) -> None:
         for r in board.iter_rows(named=True)
     ]
     doc.table(columns, rows)
-
-
-def _paper_table(doc: Document, board: pl.DataFrame) -> None:
-    doc.heading("The paper beside ours")
-    doc.para(
-        f"Paper: {SOURCE}. Ours: pass@1 ± standard error in %, latest run per benchmark and stage. "
-        "The paper's models are Llama-3.1-70B; a small or demo model is not expected to reach its numbers, "
-        "the comparison is of the shape (does each stage improve on the previous one)."
-    )
-    ours = {(r["benchmark"], r["stage"]): r["pass_at_1_text"] for r in board.iter_rows(named=True)}
-    benches = list(BENCHMARK_TITLES)
-    columns = ["paper model", "our stage"] + [f"{BENCHMARK_TITLES[b]} {who}" for b in benches for who in ("paper", "ours")]
-    rows = []
-    for prow in PAPER_RESULTS:
-        cells = [prow.model, prow.stage]
-        for b in benches:
-            cells += [prow.values.get(b, DASH), ours.get((b, prow.stage)) or DASH]
-        rows.append(cells)
-    paper_stages = {p.stage for p in PAPER_RESULTS}
-    for stage in dict.fromkeys(board["stage"].to_list()):
-        if stage in paper_stages:
-            continue
-        cells = [DASH, stage]
-        for b in benches:
-            cells += [DASH, ours.get((b, stage)) or DASH]
-        rows.append(cells)
-    doc.table(columns, rows)
-    others = sorted(set(board["benchmark"].to_list()) - set(benches))
-    if others:
-        doc.para(f"Benchmarks the paper does not report (see the leaderboard): {', '.join(others)}.")
 
 
 def _settings(doc: Document, latest: pl.DataFrame) -> None:

@@ -6,14 +6,15 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from astro_pipeline.config import to_dict
-from astro_pipeline.defs.assets.common import curves_markdown, metrics_frame, work_dir
+from astro_pipeline.defs.assets.common import curves_markdown, inline_curves, metrics_frame, work_dir
+from astro_pipeline.defs.assets.common import publish_metrics, run_curves
 from astro_pipeline.defs.models import STAGE_MODEL_PATHS, reusable_model, stage_model_ref
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.provenance import fingerprint, write_manifest
+from astro_pipeline.runlog import Throttle
 from astro_pipeline.train.base_eval import measure_pass_at_1
 from astro_pipeline.train.model_manifest import folder_checksums
 from astro_pipeline.train.pretrain import train_base_model
-from astro_pipeline.warehouse import publish
 
 MODEL_PATH = STAGE_MODEL_PATHS["base"]
 
@@ -36,7 +37,7 @@ def base_model(context: AssetExecutionContext, astro: AstroResource) -> dg.Mater
     previous = reusable_model(store, "base", fp, context.log)
     if previous is not None:
         context.log.info(f"base_model: settings unchanged (fingerprint {fp}); reusing {store.uri(MODEL_PATH)}")
-        metadata = {**previous["metadata"], "reused": True}
+        metadata = {**previous["metadata"], **run_curves(astro.warehouse(), "pretrain", fp), "reused": True}
         metadata["model"] = store.uri(MODEL_PATH)  # where it is now: the home may have been copied or moved
         return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(fp))
 
@@ -45,9 +46,11 @@ def base_model(context: AssetExecutionContext, astro: AstroResource) -> dg.Mater
     shutil.rmtree(local, ignore_errors=True)
     curve: list[tuple[int, str, float]] = []
 
+    progress = Throttle(context.log.info)
+
     def on_log(step: int, values: dict) -> None:
         curve.extend((step, name, value) for name, value in values.items())
-        context.log.info(f"pretrain step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in values.items()))
+        progress(f"pretrain step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in values.items()))
 
     summary = train_base_model(settings, synthetic, local, on_log=on_log, phrases=phrases)
     model_dir = summary.get("model_dir") or str(local)
@@ -57,8 +60,8 @@ def base_model(context: AssetExecutionContext, astro: AstroResource) -> dg.Mater
         context.log.info(f"base model pass@1 on synthetic_test: {evaluation['pass_at_1']:.3f}")
     if settings.kind == "demo":
         store.put_dir(local, MODEL_PATH)
-    frame = metrics_frame("pretrain", curve)
-    publish(astro.warehouse(), "train_metrics", "pretrain", frame)
+    frame = metrics_frame("pretrain", curve, run=fp)
+    publish_metrics(astro.warehouse(), frame, "pretrain", fp)
 
     metadata = {
         "model": store.uri(MODEL_PATH) if settings.kind == "demo" else settings.model,
@@ -77,10 +80,12 @@ def base_model(context: AssetExecutionContext, astro: AstroResource) -> dg.Mater
                                             "mixed_fraction", "truncated_fraction", "mean_tokens")}),
         })
     if curve:
+        metadata.update(inline_curves(frame))
         metadata["loss_curve"] = dg.MetadataValue.md(curves_markdown(frame, "pretrain", ("loss",), scratch))
     metadata = {k: v for k, v in metadata.items() if v is not None}
     write_manifest(store, MODEL_PATH, settings=made_by, fingerprint=fp, summary=summary, evaluation=evaluation,
-                   metadata={k: (v.value if isinstance(v, dg.MetadataValue) else v) for k, v in metadata.items()},
+                   metadata={k: (v.value if isinstance(v, dg.MetadataValue) else v) for k, v in metadata.items()
+                             if not isinstance(v, dg.MarkdownMetadataValue)},  # pictures are redrawn on reuse
                    # checksums of what was published (a pretrained model is not copied into the home)
                    files=folder_checksums(local) if settings.kind == "demo" else None)
     return dg.MaterializeResult(metadata={**metadata, "reused": False}, data_version=dg.DataVersion(fp))

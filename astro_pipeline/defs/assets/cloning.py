@@ -13,6 +13,7 @@ from astro_pipeline.cloning import check_corpus, linearize_trees, verbalize_trac
 from astro_pipeline.config import to_dict
 from astro_pipeline.defs.assets.base_model import base_model_ref
 from astro_pipeline.defs.assets.common import markdown_table, read_problems
+from astro_pipeline.defs.assets.search_trees import tree_pictures
 from astro_pipeline.defs.models import load_model_dir
 from astro_pipeline.defs.partitions import dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
@@ -64,6 +65,7 @@ def search_traces(context: AssetExecutionContext, astro: AstroResource) -> dg.Ma
         "problems_with_traces": result.traces["problem_id"].n_unique() if len(result.traces) else 0,
         "problems_skipped": len(result.skipped),
         "by_kind_and_backtracks": dg.MetadataValue.md(markdown_table(by_kind)),
+        **tree_pictures(trees, result.traces, settings),
         "stats": dg.MetadataValue.json(result.stats),
     })
 

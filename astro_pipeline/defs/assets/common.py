@@ -1,23 +1,48 @@
-"""Small pieces shared by the asset modules: metric tables, local work folders, markdown tables,
-the problems a stage works on."""
+"""Small pieces shared by the asset modules: metric tables and curves, local work folders, markdown
+tables, the problems a stage works on."""
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 
+from astro_pipeline.explore.sparkline import stage_curves
 from astro_pipeline.storage import ArtifactStore
-from astro_pipeline.warehouse import table_file
+from astro_pipeline.warehouse import publish, table_file
 
-METRIC_SCHEMA = {"stage": pl.String, "step": pl.Int64, "name": pl.String, "value": pl.Float64}
+METRIC_SCHEMA = {"stage": pl.String, "run": pl.String, "recorded_at": pl.String, "step": pl.Int64, "name": pl.String,
+                 "value": pl.Float64}
 
 
-def metrics_frame(stage: str, rows: list[tuple[int, str, float]]) -> pl.DataFrame:
-    """Warehouse ``train_metrics`` rows (stage, step, name, value)."""
+def metrics_frame(stage: str, rows: list[tuple[int, str, float]], run: str) -> pl.DataFrame:
+    """Warehouse ``train_metrics`` rows of one training run: ``run`` is the fingerprint of what made it
+    (the same id as its checkpoint folder ``run-<fingerprint>`` and model manifest), ``recorded_at``
+    when it was published, so a retrain's curve is told apart from the one before it."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return pl.DataFrame(
-        [{"stage": stage, "step": int(s), "name": n, "value": float(v)} for s, n, v in rows], schema=METRIC_SCHEMA
-    )
+        [{"stage": stage, "run": run, "recorded_at": now, "step": int(s), "name": n, "value": float(v)}
+         for s, n, v in rows], schema=METRIC_SCHEMA)
+
+
+def publish_metrics(warehouse, frame: pl.DataFrame, stage: str, run: str) -> str:
+    """One file per (stage, run): earlier runs' curves stay queryable beside the new one."""
+    return publish(warehouse, "train_metrics", f"{stage}__{run}", frame)
+
+
+def inline_curves(frame: pl.DataFrame) -> dict[str, dg.MetadataValue]:
+    """``curve: NAME`` entries, each small enough for the UI to draw inline (see explore.sparkline)."""
+    return {f"curve: {name}": dg.MetadataValue.md(md) for name, md in stage_curves(frame).items()}
+
+
+def run_curves(warehouse, stage: str, run: str) -> dict[str, dg.MetadataValue]:
+    """The inline curves of a finished run, from train_metrics (a reused model shows its curves too)."""
+    if "train_metrics" not in warehouse.refresh():
+        return {}
+    frame = warehouse.query(f"SELECT step, name, value FROM train_metrics WHERE stage = '{stage}' AND run = '{run}'")
+    return inline_curves(frame) if frame.height else {}
 
 
 def read_problems(store: ArtifactStore, recipe, dataset: str) -> pl.DataFrame:

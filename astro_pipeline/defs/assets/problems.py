@@ -1,4 +1,10 @@
-"""``problems[dataset]``: load, normalize and quarantine one dataset's problems."""
+"""``problems[dataset]`` and ``benchmark_problems[benchmark]``: load, normalize and quarantine one
+dataset's problems.
+
+Two assets with one body: the datasets that are searched (dynamic partitions) and the recipe's
+benchmarks (static partitions, the same keys as eval_scores' benchmark dimension, which needs an
+upstream with exactly its partitions). Both write the warehouse table ``problems``.
+"""
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -7,20 +13,28 @@ from astro_pipeline.config import to_dict
 from astro_pipeline.data.load import load_problems
 from astro_pipeline.data.registry import DatasetRegistry
 from astro_pipeline.defs.assets.common import markdown_table
-from astro_pipeline.defs.partitions import dataset_partitions
+from astro_pipeline.defs.partitions import benchmark_partitions, dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.provenance import fingerprint, write_manifest
 from astro_pipeline.warehouse import publish
 
 
-@dg.asset(
-    partitions_def=dataset_partitions,
-    group_name="data",
-    kinds={"polars", "duckdb"},
-    tags={"astro/datasets": "all"},
-    description="Normalized problems of one dataset (warehouse table problems); rejected rows go to quarantine.",
-)
-def problems(context: AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
+def make_problems_asset(name: str, partitions_def: dg.PartitionsDefinition, scope: str, what: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=name,
+        partitions_def=partitions_def,
+        group_name="data",
+        kinds={"polars", "duckdb"},
+        tags={"astro/datasets": scope},
+        description=f"Normalized problems of one {what} (warehouse table problems); rejected rows go to quarantine.",
+    )
+    def _problems(context: AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
+        return load_dataset(context, astro)
+
+    return _problems
+
+
+def load_dataset(context: AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
     dataset = context.partition_key
     recipe, store = astro.recipe(), astro.store()
     source = DatasetRegistry(store).get(dataset)
@@ -50,3 +64,10 @@ def problems(context: AssetExecutionContext, astro: AstroResource) -> dg.Materia
         }
     )
 
+
+
+problems = make_problems_asset("problems", dataset_partitions, "train", "searched dataset")
+
+
+def make_benchmark_problems(recipe) -> dg.AssetsDefinition:
+    return make_problems_asset("benchmark_problems", benchmark_partitions(recipe), "benchmarks", "benchmark")

@@ -5,11 +5,11 @@ named by a hash of the problem id), so a killed run loses only the trees in flig
 run skips every problem that has a file. The folder's manifest holds a fingerprint of what made the
 trees (search settings, base model, problems): when that changes the old trees are discarded, as
 trees from another policy or other settings must not be mixed into one corpus. An unreadable tree
-file (a truncated write from outside) is reported, removed and searched again.
+file (a truncated write from outside) is reported, removed and searched again. The materialization
+shows a few sample trees as pictures, each with the trace procedure cloning cuts from it.
 """
 
 import hashlib
-import time
 
 import dagster as dg
 import polars as pl
@@ -22,8 +22,10 @@ from astro_pipeline.defs.assets.common import read_problems
 from astro_pipeline.defs.models import load_model_dir
 from astro_pipeline.defs.partitions import dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
+from astro_pipeline.explore.pictures import sample_pictures
 from astro_pipeline.llm.factory import make_backend
 from astro_pipeline.provenance import fingerprint, read_manifest, write_manifest
+from astro_pipeline.runlog import Throttle
 from astro_pipeline.search.runner import search_problems
 from astro_pipeline.storage import ArtifactStore, CorruptArtifactError
 from astro_pipeline.train.model_manifest import content_digest
@@ -85,11 +87,12 @@ def search_trees(context: AssetExecutionContext, astro: AstroResource) -> dg.Mat
     backend = make_backend(recipe.section("backend"), load_model_dir(astro, "base"))
     with BatchVerifier(recipe.section("verify")) as verifier:
         summary = search_problems(problems, backend, verifier, settings, done_ids=done, on_tree=on_tree,
-                                  log=context.log.info)
+                                  log=Throttle(context.log.info))
     warehouse = astro.warehouse()
     warehouse.refresh()
     stats = _tree_stats(warehouse, dataset)
-    wrong = wrong_terminal_labels(warehouse.query(f"SELECT * FROM tree_nodes WHERE dataset = '{dataset}'"), problems)
+    nodes = warehouse.query(f"SELECT * FROM tree_nodes WHERE dataset = '{dataset}'")
+    wrong = wrong_terminal_labels(nodes, problems)
     if wrong:
         total = sum(wrong.values())
         context.log.info(f"{dataset}: wrong terminals {wrong} ({wrong['honest'] / total:.0%} honest attempts)"
@@ -111,10 +114,18 @@ def search_trees(context: AssetExecutionContext, astro: AstroResource) -> dg.Mat
         "tokens_per_second": round(summary.tokens_per_second, 1),
         "wall_s": round(summary.wall_s, 1),
         "share_outside_generation": round(summary.outside_generation_s / summary.wall_s, 3) if summary.wall_s else 0.0,
+        # before the long JSON entries, which the UI shows expanded
+        **tree_pictures(nodes, None, recipe.section("cloning")),
         "summary": dg.MetadataValue.json(summary.to_dict()),
         "settings": dg.MetadataValue.json(to_dict(settings)),
     }
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(f"{fp}-{stats['trees']}"))
+
+
+def tree_pictures(nodes: pl.DataFrame, traces: pl.DataFrame | None, cloning) -> dict[str, dg.MetadataValue]:
+    """``tree: PROBLEM_ID`` entries: a few sample trees with their trace (explore.pictures)."""
+    return {f"tree: {p.problem_id}": dg.MetadataValue.md(p.markdown())
+            for p in sample_pictures(nodes, traces, cloning=cloning)}
 
 
 def _tree_stats(warehouse: Warehouse, dataset: str) -> dict:

@@ -4,8 +4,10 @@ One factory per stage kind keeps the four assets identical in wiring: each finge
 it (settings, the upstream model's fingerprint, the training data), reuses a finished model when
 that fingerprint is unchanged, otherwise trains with resumable checkpoints in a work folder of the
 artifact root (so a killed run continues), publishes the folder atomically, and writes its metric
-curve to the warehouse table train_metrics. Which stages a recipe builds is ``evaluate.stages``:
-the runner skips model assets of stages the recipe does not list.
+curve to the warehouse table train_metrics (one file per run). Its materialization shows the curves
+inline (``curve: loss``, ``curve: reward``, ...) and links the run's TensorBoard folder. Which
+stages a recipe builds is ``evaluate.stages`` (and the stages they start from): the definitions
+leave out the model assets of the others.
 """
 
 import dataclasses
@@ -20,34 +22,34 @@ from dagster import AssetCheckExecutionContext, AssetExecutionContext
 from astro_pipeline.cloning import count_reflections
 from astro_pipeline.config import to_dict
 from astro_pipeline.cloning.budget import check_budget
-from astro_pipeline.defs.assets.common import curves_markdown, metrics_frame, read_problems, train_corpus, work_dir
+from astro_pipeline.defs.assets.common import curves_markdown, inline_curves, metrics_frame, work_dir
+from astro_pipeline.defs.assets.common import publish_metrics, read_problems, run_curves, train_corpus
 from astro_pipeline.defs.models import STAGE_MODEL_PATHS, load_model_dir, reusable_model
 from astro_pipeline.defs.resources import AstroResource
-from astro_pipeline.defs.runner import STAGE_TAG
+from astro_pipeline.defs.tags import STAGE_TAG
 from astro_pipeline.llm.factory import make_backend
 from astro_pipeline.provenance import fingerprint, read_manifest, write_manifest
-from astro_pipeline.storage import ArtifactStore
+from astro_pipeline.runlog import Throttle
 from astro_pipeline.train.model_manifest import content_digest, folder_checksums
 from astro_pipeline.train.rl import select_prompts, train_rl
 from astro_pipeline.train.rl_guards import check_guards
 from astro_pipeline.train.sft import train_sft
 from astro_pipeline.verify import BatchVerifier
-from astro_pipeline.warehouse import publish, table_file
-
 
 
 def _frame_hash(df: pl.DataFrame) -> str:
     return hashlib.sha1(df.write_csv().encode()).hexdigest()[:16]
 
 
-def _reused(context, store: ArtifactStore, stage: str, fp: str) -> dg.MaterializeResult | None:
+def _reused(context, astro: AstroResource, stage: str, fp: str) -> dg.MaterializeResult | None:
+    store = astro.store()
     previous = reusable_model(store, stage, fp, context.log)
     if previous is None:
         return None
     context.log.info(f"{stage}: inputs, settings and files unchanged (fingerprint {fp}); reusing the model")
     # the folder's address is where it is now: a copied or moved home must not report the old one
-    return dg.MaterializeResult(metadata={**previous.get("metadata", {}), "model": store.uri(STAGE_MODEL_PATHS[stage]),
-                                          "reused": True},
+    return dg.MaterializeResult(metadata={**previous.get("metadata", {}), **run_curves(astro.warehouse(), stage, fp),
+                                          "model": store.uri(STAGE_MODEL_PATHS[stage]), "reused": True},
                                 data_version=dg.DataVersion(fp))
 
 
@@ -59,13 +61,14 @@ class MetricLog:
     def __init__(self, context, stage: str, run_dir) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         self.context, self.stage, self.path = context, stage, run_dir / "astro_metrics.jsonl"
+        self.progress = Throttle(context.log.info)
 
     def __call__(self, step: int, values: dict) -> None:
         numeric = {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         with self.path.open("a") as fh:
             fh.write(json.dumps({"step": step, **numeric}) + "\n")
         shown = {k: numeric[k] for k in ("loss", "reward", "completions/mean_length", "learning_rate") if k in numeric}
-        self.context.log.info(f"{self.stage} step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+        self.progress(f"{self.stage} step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
 
     def rows(self) -> list[tuple[int, str, float]]:
         latest: dict[tuple[int, str], float] = {}
@@ -91,16 +94,17 @@ def _publish_model(context, astro: AstroResource, stage: str, local_out, fp: str
     store = astro.store()
     curve = metrics.rows()
     store.put_dir(local_out, STAGE_MODEL_PATHS[stage])
-    frame = metrics_frame(stage, curve)
-    publish(astro.warehouse(), "train_metrics", stage, frame)
+    frame = metrics_frame(stage, curve, run=fp)
+    publish_metrics(astro.warehouse(), frame, stage, fp)
     kinds = ("reward", "length") if "rl" in stage else ("loss",)
     plots = curves_markdown(frame, stage, kinds, metrics.path.parent)
     metadata = {"model": store.uri(STAGE_MODEL_PATHS[stage]), "fingerprint": fp, **metadata}
-    losses = [{"step": s, "value": v} for s, n, v in curve if n in ("loss", "reward")]
     write_manifest(store, STAGE_MODEL_PATHS[stage], settings=made_by, fingerprint=fp, summary=summary,
                    metadata=metadata, files=folder_checksums(local_out))
+    tensorboard = metrics.path.parent / "tensorboard"
     return dg.MaterializeResult(
-        metadata={**metadata, "curve": dg.MetadataValue.json(losses), "curves": dg.MetadataValue.md(plots),
+        metadata={**metadata, **inline_curves(frame), "curves (full size)": dg.MetadataValue.md(plots),
+                  **({"tensorboard": dg.MetadataValue.path(str(tensorboard))} if tensorboard.is_dir() else {}),
                   "reused": False},
         data_version=dg.DataVersion(fp))
 
@@ -127,7 +131,7 @@ def make_sft_asset(name: str, stage: str, upstream: str, kinds: tuple[str, ...] 
         made_by = {"sft": to_dict(settings), "base_model": base.get("fingerprint"), "base_files": content_digest(base),
                    "corpus": _frame_hash(corpus)}
         fp = fingerprint(made_by)
-        if (reused := _reused(context, store, stage, fp)) is not None:
+        if (reused := _reused(context, astro, stage, fp)) is not None:
             return reused
         scratch = work_dir(store, stage)
         local_out = scratch / "model"
@@ -161,7 +165,7 @@ def make_rl_asset(name: str, stage: str, upstream_stage: str, upstream: str) -> 
         made_by = {"rl": to_dict(settings), upstream_stage: start.get("fingerprint"),
                    f"{upstream_stage}_files": content_digest(start), "problems": _frame_hash(problems)}
         fp = fingerprint(made_by)
-        if (reused := _reused(context, store, stage, fp)) is not None:
+        if (reused := _reused(context, astro, stage, fp)) is not None:
             return reused
         corpus = train_corpus(astro)
         if corpus is not None:  # RL must not be paid to cut the reflections it was taught
@@ -190,7 +194,9 @@ def make_rl_check(asset: dg.AssetsDefinition, stage: str) -> dg.AssetChecksDefin
     @dg.asset_check(asset=asset, name=f"{stage}_training_stable",
                     description="Completion length, truncation and reward stayed within the recipe's guard bounds.")
     def _check(context: AssetCheckExecutionContext, astro: AstroResource) -> dg.AssetCheckResult:
-        rows = astro.warehouse().query(f"SELECT step, name, value FROM train_metrics WHERE stage = '{stage}' ORDER BY step")
+        run = (read_manifest(astro.store(), STAGE_MODEL_PATHS[stage]) or {}).get("fingerprint")
+        rows = astro.warehouse().query(  # the run that made the current model, not an earlier one
+            f"SELECT step, name, value FROM train_metrics WHERE stage = '{stage}' AND run = '{run}' ORDER BY step")
         history = [{"step": step, **{n: v for _, n, v in group.iter_rows()}}
                    for (step,), group in rows.group_by("step", maintain_order=True)]
         problems = check_guards(history, astro.recipe().section("rl"))
@@ -204,4 +210,6 @@ sft_model = make_sft_asset("sft_model", "sft", "base_model", kinds=None)
 direct_sft_model = make_sft_asset("direct_sft_model", "direct_sft", "base_model", kinds=("direct_arm",))
 rl_model = make_rl_asset("rl_model", "rl", "sft", "sft_model")
 direct_rl_model = make_rl_asset("direct_rl_model", "direct_rl", "direct_sft", "direct_sft_model")
-rl_checks = [make_rl_check(rl_model, "rl"), make_rl_check(direct_rl_model, "direct_rl")]
+# stage -> its model asset and, for RL stages, its stability check (definitions keep the stages a recipe builds)
+MODEL_ASSETS = {"sft": sft_model, "direct_sft": direct_sft_model, "rl": rl_model, "direct_rl": direct_rl_model}
+RL_CHECKS = {"rl": make_rl_check(rl_model, "rl"), "direct_rl": make_rl_check(direct_rl_model, "direct_rl")}
