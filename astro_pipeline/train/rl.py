@@ -278,14 +278,15 @@ def _set_threads(threads: int) -> int:
 def _grpo_config(settings: RLSettings, ckpt_dir: Path):
     from trl import GRPOConfig
 
+    from astro_pipeline.train.hf_args import checkpointing_kwargs
+
     return GRPOConfig(
         output_dir=str(ckpt_dir),
         # hardware: explicit, TRL defaults bf16 and gradient checkpointing to on
         use_cpu=settings.use_cpu,
         bf16=settings.bf16,
         fp16=False,
-        activation_checkpointing=settings.gradient_checkpointing,  # transformers 5's name
-        gradient_checkpointing=settings.gradient_checkpointing,
+        **checkpointing_kwargs(settings.gradient_checkpointing),  # the installed transformers' name
         # budget and optimisation
         max_steps=settings.max_steps,
         per_device_train_batch_size=settings.batch_size,
