@@ -44,7 +44,7 @@ def test_factory_builds_the_named_backend(tmp_path):
     try:
         import vllm  # noqa: F401
     except ImportError:
-        with pytest.raises(ImportError, match="vllm extra"):
+        with pytest.raises(ImportError, match="make vllm-env"):
             make_backend(BackendSettings(name="vllm"), tmp_path)
 
 
