@@ -23,6 +23,10 @@ BENCHMARKS = {
     "sft": "astro_pipeline.bench.sft:bench_sft",
     "grpo": "astro_pipeline.bench.grpo:bench_grpo",
 }
+# --backend vllm: benchmarks of the vLLM backend (run from an environment with vLLM: .venv-vllm on CPU)
+VLLM_BENCHMARKS = {
+    "generate": "astro_pipeline.bench.generate_vllm:bench_generate_vllm",
+}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -103,7 +107,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from astro_pipeline.storage import ArtifactStore
 
-    module, _, func = BENCHMARKS[args.name].partition(":")
+    table = VLLM_BENCHMARKS if args.backend == "vllm" else BENCHMARKS
+    if args.name not in table:
+        print(f"astro bench {args.name}: no --backend vllm variant (only: {', '.join(sorted(table))})", file=sys.stderr)
+        return 2
+    module, _, func = table[args.name].partition(":")
     bench = getattr(importlib.import_module(module), func)
     if args.name == "verify":
         result = bench()
@@ -117,7 +125,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             return 2
         result = bench(model)
         result.setdefault("model", model or "random tiny Llama")
-    print(json.dumps({"bench": args.name, **result}, default=str))
+    name = args.name if args.backend == "transformers" else f"{args.name} --backend {args.backend}"
+    print(json.dumps({"bench": name, **result}, default=str))
     return 0
 
 
@@ -173,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure a stage against its baseline; prints JSON")
     bench.add_argument("name", choices=sorted(BENCHMARKS))
     bench.add_argument("--model", default=None, help="model folder (default: the demo base model in $ASTRO_HOME)")
+    bench.add_argument("--backend", choices=("transformers", "vllm"), default="transformers",
+                       help="vllm: the vLLM backend against the transformers one (generate only; needs vLLM)")
     bench.set_defaults(func=cmd_bench)
 
     rec = sub.add_parser("recipe", help="print a recipe's resolved settings")
