@@ -30,17 +30,26 @@ VLLM_BENCHMARKS = {
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from astro_pipeline.defs.runner import run_recipe
+    from astro_pipeline.defs.runner import RunInterrupted, run_recipe
 
-    results = run_recipe(args.recipe, selection=args.select, partition=args.partition)
+    try:
+        results = run_recipe(args.recipe, selection=args.select, partition=args.partition)
+    except RunInterrupted as stop:  # Ctrl-C / SIGTERM: what ran, then the shell's code for the signal
+        _print_outcomes(stop.outcomes)
+        print(f"astro run: {stop}; no further runs started", file=sys.stderr)
+        return 128 + stop.signum
+    _print_outcomes(results)
     failed = [r for r in results if not r.success and not r.skipped]
+    return 1 if failed or any(not ok for r in results for ok in r.checks.values()) else 0
+
+
+def _print_outcomes(results) -> None:
     for r in results:
         status = "ok     " if r.success else ("skipped" if r.skipped else "FAILED ")
         print(f"{status} {r.asset}{'[' + r.partition + ']' if r.partition else ''}"
               f"  run {r.run_id}  {r.seconds:.1f}s"
               + "".join(f"  check {name}: {'passed' if ok else 'FAILED'}" for name, ok in r.checks.items())
-              + (f"\n        {r.note}" if r.note else ""))
-    return 1 if failed or any(not ok for r in results for ok in r.checks.values()) else 0
+              + (f"\n        {r.note}" if r.note else ""), flush=True)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -57,8 +66,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
                              answer_field=args.answer_field, id_field=args.id_field)
         print(json.dumps(source, indent=2))
     elif args.action == "remove":
-        remove_dataset(args.name)
-        print(f"removed {args.name}")
+        removed = remove_dataset(args.name)
+        print(f"removed {args.name} and {len(removed)} file(s) of its tables")
     else:
         for row in list_datasets():
             print(json.dumps(row))

@@ -68,18 +68,31 @@ class ArtifactStore:
             self.fs.rm(self.path(rel), recursive=recursive)
 
     # bytes -----------------------------------------------------------------------------------
-    def write_bytes(self, rel: str, data: bytes) -> None:
-        """Write atomically: temp file + rename locally, a single upload on object stores."""
+    def write_bytes(self, rel: str, data: bytes, exclusive: bool = False) -> None:
+        """Write atomically: temp file + rename locally, a single upload on object stores.
+
+        ``exclusive``: fail with ``FileExistsError`` if ``rel`` exists. Locally that is atomic (the
+        temp file is hard-linked into place, which fails if the name is taken); an object store has
+        no such primitive here, so there it is a check before the upload.
+        """
         target = self.path(rel)
         if self.is_local:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
             tmp = f"{target}.tmp-{uuid.uuid4().hex}"
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                if exclusive:
+                    os.link(tmp, target)
+                else:
+                    os.replace(tmp, target)
+            finally:  # an interrupted write leaves no temp file behind
+                Path(tmp).unlink(missing_ok=True)
         else:
+            if exclusive and self.fs.exists(target):
+                raise FileExistsError(f"{self.uri(rel)} exists")
             self.fs.pipe_file(target, data)
 
     def read_bytes(self, rel: str) -> bytes:
@@ -95,12 +108,15 @@ class ArtifactStore:
         target = self.path(rel)
         if self.is_local:
             staging = f"{target}.staging-{uuid.uuid4().hex}"
-            shutil.copytree(local_dir, staging)
-            old = f"{target}.old-{uuid.uuid4().hex}"
-            if Path(target).exists():
-                os.replace(target, old)
-            os.replace(staging, target)
-            shutil.rmtree(old, ignore_errors=True)
+            try:
+                shutil.copytree(local_dir, staging)
+                old = f"{target}.old-{uuid.uuid4().hex}"
+                if Path(target).exists():
+                    os.replace(target, old)
+                os.replace(staging, target)
+                shutil.rmtree(old, ignore_errors=True)
+            finally:  # an interrupted copy leaves no staging folder behind
+                shutil.rmtree(staging, ignore_errors=True)
         else:
             self.remove(rel, recursive=True)
             self.fs.put(str(local_dir).rstrip("/") + "/", target, recursive=True)
@@ -127,8 +143,8 @@ class ArtifactStore:
         except Exception as exc:  # polars raises ComputeError/OSError variants for bad files
             raise CorruptArtifactError(f"cannot read Parquet artifact {self.uri(rel)}: {exc}") from exc
 
-    def write_json(self, obj: Any, rel: str) -> None:
-        self.write_bytes(rel, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+    def write_json(self, obj: Any, rel: str, exclusive: bool = False) -> None:
+        self.write_bytes(rel, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode(), exclusive)
 
     def read_json(self, rel: str) -> Any:
         return json.loads(self.read_bytes(rel))

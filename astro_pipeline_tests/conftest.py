@@ -40,7 +40,7 @@ def data_dir(monkeypatch) -> Path:
 
 # the local S3 server fixtures, for any test module
 from astro_pipeline_tests.s3_fixture import moto_server, s3_bucket, s3_env  # noqa: E402,F401
-from astro_pipeline_tests.pipeline_fixture import in_tiny_run, tiny_run  # noqa: E402,F401
+from astro_pipeline_tests.pipeline_fixture import in_tiny_run, tiny_run, tiny_run_copy  # noqa: E402,F401
 from astro_pipeline_tests.vllm_fixture import demo_base_dir, hf_backend, vllm_backend  # noqa: E402,F401
 
 

@@ -55,3 +55,17 @@ def in_tiny_run(tiny_run, monkeypatch) -> TinyRun:
     monkeypatch.setenv("DAGSTER_HOME", str(tiny_run.dagster_home))
     monkeypatch.setenv("ASTRO_RECIPE", tiny_run.recipe)
     return tiny_run
+
+
+@pytest.fixture
+def tiny_run_copy(tiny_run, tmp_path, monkeypatch) -> Path:
+    """A copy of the shared tiny run's artifact root made the way people back up and share runs
+    (``cp -a``), with this test's environment pointed at it; the Dagster home is the test's own
+    fresh one. Tests that change or break artifacts do it here, never in the shared run."""
+    import shutil
+
+    copy = tmp_path / "copied_home"
+    shutil.copytree(tiny_run.astro_home, copy, symlinks=True)
+    monkeypatch.setenv("ASTRO_HOME", str(copy))
+    monkeypatch.setenv("ASTRO_RECIPE", tiny_run.recipe)
+    return copy

@@ -8,7 +8,7 @@ import pytest
 
 from astro_pipeline.config import from_dict
 from astro_pipeline.data.load import load_problems
-from astro_pipeline.data.registry import REGISTRY_PATH, DatasetRegistry
+from astro_pipeline.data.registry import LEGACY_REGISTRY_PATH, DatasetRegistry, source_path
 from astro_pipeline.data.settings import DatasetSettings, ProblemSettings
 from astro_pipeline.data.sources import BUILTIN_NAMES, DatasetSource
 from astro_pipeline.storage import ArtifactStore
@@ -49,8 +49,19 @@ def test_persists_across_instances(problem_file):
     assert fresh.user_names() == ["persisted"]
     src = fresh.get("persisted")
     assert (src.problem_field, src.answer_field, src.id_field) == ("problem", "answer", "id")  # defaults
-    doc = json.loads(ArtifactStore.from_env().read_bytes(REGISTRY_PATH))
-    assert doc["version"] == 1 and DatasetSource.from_dict(doc["datasets"]["persisted"]) == src
+    doc = json.loads(ArtifactStore.from_env().read_bytes(source_path("persisted")))
+    assert DatasetSource.from_dict(doc) == src
+
+
+def test_a_registry_of_the_earlier_single_file_layout_is_still_read(problem_file):
+    store = ArtifactStore.from_env()
+    old = DatasetSource(name="old", kind="file", location=str(problem_file), format="jsonl").to_dict()
+    store.write_json({"version": 1, "datasets": {"old": old}}, LEGACY_REGISTRY_PATH)
+    registry = DatasetRegistry(store)
+    registry.add("new", str(problem_file))
+    assert registry.user_names() == ["new", "old"] and registry.get("old").location == str(problem_file)
+    registry.remove("old")
+    assert registry.user_names() == ["new"] and store.read_json(LEGACY_REGISTRY_PATH)["datasets"] == {}
 
 
 def test_relative_local_paths_are_stored_absolute(registry, tmp_path, monkeypatch):
@@ -160,3 +171,55 @@ def test_recipe_sections_parse_into_the_data_settings():
     assert isinstance(datasets, DatasetSettings) and datasets.limit_for("math500") == 20
     assert recipe.section("problems").max_answer_chars == 80
     assert to_dict(datasets)["limits"] == {"math500": 20}
+
+
+def _add_together(root: str, name: str, path: str, barrier) -> None:
+    barrier.wait()  # every process adds at the same moment
+    DatasetRegistry(ArtifactStore(root)).add(name, path)
+
+
+def _run_together(root: str, names: list[str], path: str) -> list[int]:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(len(names))
+    procs = [ctx.Process(target=_add_together, args=(root, name, path, barrier)) for name in names]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    return [p.exitcode for p in procs]
+
+
+def test_concurrent_adds_keep_every_registration(problem_file):
+    root = ArtifactStore.from_env().root
+    names = [f"d{i}" for i in range(8)]
+    assert _run_together(root, names, str(problem_file)) == [0] * 8
+    assert DatasetRegistry(ArtifactStore(root)).user_names() == names
+    # the same name from several processes at once: exactly one of them registers it
+    codes = _run_together(root, ["same"] * 4, str(problem_file))
+    assert sorted(codes) == [0, 1, 1, 1]
+    assert "same" in DatasetRegistry(ArtifactStore(root))
+
+
+@pytest.mark.parametrize("name", ["mine\n", "mine\r\n", "mine\t", " mine"])
+def test_names_with_trailing_or_leading_whitespace_are_rejected(registry, problem_file, name):
+    with pytest.raises(ValueError, match="invalid dataset name"):
+        registry.add(name, str(problem_file))
+    with pytest.raises(ValueError, match="invalid dataset name"):
+        DatasetSettings(train=(name,))
+
+
+def test_a_file_inside_the_home_follows_a_copied_home(tmp_path):
+    import shutil
+
+    first = ArtifactStore(str(tmp_path / "first"))
+    first.write_bytes("inbox/drop.jsonl", (json.dumps({"problem": "What is 1+1?", "answer": "2"}) + "\n").encode())
+    DatasetRegistry(first).add("drop", first.path("inbox/drop.jsonl"))
+    assert DatasetRegistry(first).get("drop").location == first.uri("inbox/drop.jsonl")
+    shutil.copytree(tmp_path / "first", tmp_path / "copy")
+    copy = ArtifactStore(str(tmp_path / "copy"))
+    copy.write_bytes("inbox/drop.jsonl", (json.dumps({"problem": "What is 2+2?", "answer": "4"}) + "\n").encode())
+    src = DatasetRegistry(copy).get("drop")
+    assert src.location == copy.uri("inbox/drop.jsonl")
+    assert load_problems(src).problems["answer"].to_list() == ["4"]

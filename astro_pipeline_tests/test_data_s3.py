@@ -9,7 +9,7 @@ import pytest
 
 from astro_pipeline.data.load import load_problems
 from astro_pipeline.data.readers import DataSourceError
-from astro_pipeline.data.registry import REGISTRY_PATH, DatasetRegistry
+from astro_pipeline.data.registry import DatasetRegistry, source_path
 from astro_pipeline.data.sources import DatasetSource
 from astro_pipeline.storage import ArtifactStore
 from astro_pipeline_tests.s3_fixture import moto_server, s3_bucket, s3_env  # noqa: F401
@@ -44,7 +44,7 @@ def test_registry_in_an_s3_store_with_an_s3_parquet(s3_bucket):
         pl.DataFrame(ROWS[:2]).write_parquet(fh)
     store = ArtifactStore(f"{s3_bucket}/astro")
     DatasetRegistry(store).add("s3set", uri)
-    assert store.exists(REGISTRY_PATH)
+    assert store.exists(source_path("s3set"))
     src = DatasetRegistry(ArtifactStore(f"{s3_bucket}/astro")).get("s3set")  # a new instance reads it back
     assert src.format == "parquet"
     assert load_problems(src).problems["answer"].to_list() == ["42", "4.5"]

@@ -48,7 +48,7 @@ def _by_state(tree) -> dict[str, Node]:
 
 def test_puct_choice_hand_computed():
     mcts = MCTS(_game(), c_puct=2.0, max_depth=10)
-    parent = Node(node_id=0, parent=None, depth=0, visits=4)
+    parent = Node(node_id=0, parent=None, depth=0, visits=4, expanded=True)
     a = Node(node_id=1, parent=parent, depth=1, prior=0.3, visits=1, q=0.5)
     b = Node(node_id=2, parent=parent, depth=1, prior=0.7, visits=0, q=0.2)
     parent.children = [a, b]

@@ -15,6 +15,10 @@ from astro_pipeline.search.settings import SearchSettings
 from astro_pipeline.search.tree import TREE_NODES_SCHEMA
 
 
+# the paper's search: every sample its own child, rollouts only score R(s'), no early stop
+PAPER = dict(backup="paper", merge_siblings=False, early_stop=False)
+
+
 def two_step_script(problem: str, prefix: str, i: int) -> str:
     """Two plain steps then a boxed one; even samples answer 3, odd ones 4."""
     depth = prefix.count("\n\n")
@@ -69,7 +73,7 @@ def test_one_iteration_prefixes_stops_priors_rollouts_and_batching():
 
 def test_full_search_terminals_answers_and_one_call_per_phase():
     backend = ScriptedBackend(two_step_script)
-    settings = SearchSettings(k=2, m=2, iterations=5, max_depth=10)
+    settings = SearchSettings(k=2, m=2, iterations=5, max_depth=10, **PAPER)
     calls_per_step = []
     summary, trees = _run(_problems(4), backend, settings, log=lambda msg: calls_per_step.append(len(backend.calls)))
     steps = [b - a for a, b in zip([0, *calls_per_step], calls_per_step)]
@@ -184,7 +188,7 @@ def test_reward_fn_accepts_each_verifier_form_and_blank_gold_scores_zero():
 
 def test_tree_with_nothing_left_finishes_early():
     backend = ScriptedBackend(lambda problem, prefix, i: f"so \\boxed{{{i}}}")  # every step is terminal
-    summary, trees = _run(_problems(2), backend, SearchSettings(k=3, m=2, iterations=8))
+    summary, trees = _run(_problems(2), backend, SearchSettings(k=3, m=2, iterations=8, **PAPER))
     assert len(backend.calls) == 1  # one expansion; terminals need no rollouts; then nothing is left
     assert summary.problems_searched == 2 and trees["p0"].height == 4
     assert trees["p0"].filter(pl.col("node_id") == 0)["visits"].item() == 1
@@ -197,3 +201,81 @@ def test_non_string_answers_are_compared_as_text():
     summary, trees = _run(problems, backend, SearchSettings(k=2, m=1, iterations=1))
     assert summary.problems_skipped_no_gold == 0
     assert trees["p0"].filter(pl.col("is_terminal"))["correct"].to_list() == [True, False]
+
+
+def test_identical_siblings_merge_into_one_child_with_their_prior_mass():
+    # samples 0 and 2 write the same step up to whitespace; 1 and 3 another one
+    def script(problem, prefix, i):
+        if prefix:
+            return "so \\boxed{3}"
+        return ["A: 1 + 2 = 3", "B: 2 + 2 = 4", "A:  1 + 2 =  3", "B: 2 + 2 = 4"][i]
+
+    backend = ScriptedBackend(script, logprob=lambda text, i: -1.0)
+    summary, trees = _run(_problems(1), backend, SearchSettings(k=4, m=1, iterations=1, early_stop=False))
+    kids = trees["p0"].filter(pl.col("depth") == 1).sort("node_id")
+    assert kids["step"].to_list() == ["A: 1 + 2 = 3", "B: 2 + 2 = 4"]
+    assert kids["n_copies"].to_list() == [2, 2] and kids["prior"].to_list() == pytest.approx([0.5, 0.5])
+    assert summary.merged_samples == 2
+    # the same tree without merging has four children with a quarter of the mass each
+    _, unmerged = _run(_problems(1), ScriptedBackend(script, logprob=lambda text, i: -1.0),
+                       SearchSettings(k=4, m=1, iterations=1, **PAPER))
+    assert unmerged["p0"].filter(pl.col("depth") == 1)["prior"].to_list() == pytest.approx([0.25] * 4)
+
+
+def test_expansion_samples_beyond_k_keep_the_k_most_probable_distinct_steps():
+    def script(problem, prefix, i):
+        return "so \\boxed{3}" if prefix else ["a", "b", "a", "c", "a", "b"][i]
+
+    backend = ScriptedBackend(script, logprob=lambda text, i: -1.0)
+    _, trees = _run(_problems(1), backend, SearchSettings(k=2, m=1, iterations=1, expansion_samples=6, early_stop=False))
+    kids = trees["p0"].filter(pl.col("depth") == 1).sort("node_id")
+    assert backend.calls[0][0].params.n == 6
+    assert kids["step"].to_list() == ["a", "b"]  # c (1 of 6) is dropped; priors renormalized over a, b
+    assert kids["prior"].to_list() == pytest.approx([3 / 5, 2 / 5]) and kids["n_copies"].to_list() == [3, 2]
+
+
+def test_rollouts_become_nodes_with_sample_statistics():
+    backend = ScriptedBackend(two_step_script)  # from the root: s0.i, s1.i, so boxed (3 if i even else 4)
+    settings = SearchSettings(k=1, m=2, iterations=1, early_stop=False)
+    summary, trees = _run(_problems(1), backend, settings)
+    df = trees["p0"].sort("node_id")
+    child = df.filter(pl.col("depth") == 1).row(0, named=True)
+    assert child["origin"] == "expansion" and child["n_rollouts"] == 2 and child["reward"] == pytest.approx(0.5)
+    assert child["visits"] == 2 and child["q_value"] == pytest.approx(0.5)  # N = samples through it, Q = their mean
+    rollout = df.filter(pl.col("origin") == "rollout")
+    # the two rollouts differ from their first step (s1.0 vs s1.1): two chains of two nodes each
+    assert rollout.height == 4 and rollout["expanded"].to_list() == [False] * 4
+    terms = rollout.filter(pl.col("is_terminal")).sort("node_id")
+    assert terms["answer"].to_list() == ["3", "4"] and terms["correct"].to_list() == [True, False]
+    assert terms["visits"].to_list() == [1, 1] and terms["q_value"].to_list() == [1.0, 0.0]
+    firsts = rollout.filter(pl.col("depth") == 2)
+    assert firsts["prior"].to_list() == pytest.approx([0.5, 0.5])  # share of the rollouts that took each step
+    assert firsts["step_logprob"].to_list() == [None, None]
+    root = df.row(0, named=True)
+    assert root["visits"] == 2 and root["q_value"] == pytest.approx(0.5)
+    assert root["tree_iterations"] == 1 and root["stop_reason"] == "iterations"
+    assert summary.share_with_both == 1.0  # found through the rollouts alone, in one iteration
+
+
+def test_a_rollout_step_can_be_expanded_later_and_merges_with_new_samples():
+    backend = ScriptedBackend(two_step_script)
+    _, trees = _run(_problems(1), backend, SearchSettings(k=2, m=1, iterations=6, early_stop=False))
+    df = trees["p0"]
+    expanded_rollout = df.filter((pl.col("origin") == "rollout") & pl.col("expanded"))
+    assert expanded_rollout.height >= 1  # selection went down into a rollout chain and expanded it
+    # every node id is unique and every parent exists
+    assert df["node_id"].n_unique() == df.height
+    assert set(df["parent_id"].drop_nulls().to_list()) <= set(df["node_id"].to_list())
+
+
+def test_early_stop_once_cloning_has_a_correct_and_enough_distinct_wrong_answers():
+    def script(problem, prefix, i):  # guesses 1..4 boxed at once; the gold is 3
+        return f"so \\boxed{{{i + 1}}}"
+
+    backend = ScriptedBackend(script)
+    summary, trees = _run(_problems(2), backend, SearchSettings(k=4, m=1, iterations=8, stop_incorrect=2))
+    assert summary.stop_reasons == {"cloning_ready": 2} and summary.mean_iterations == 1.0
+    assert trees["p0"].row(0, named=True)["stop_reason"] == "cloning_ready"
+    # asking for more distinct wrong answers than exist: the tree runs out of leaves instead
+    summary, _ = _run(_problems(1), ScriptedBackend(script), SearchSettings(k=4, m=1, iterations=8, stop_incorrect=4))
+    assert summary.stop_reasons == {"exhausted": 1}

@@ -45,16 +45,18 @@ def _frames() -> pl.DataFrame:
 def test_round_trip_and_schema():
     df = _frames()
     assert df.schema == pl.Schema(TREE_NODES_SCHEMA)
-    for (ds, pid), root in frame_to_trees(df).items():
+    for (ds, pid), tree in frame_to_trees(df).items():
+        root = tree.root
         part = df.filter((pl.col("dataset") == ds) & (pl.col("problem_id") == pid))
-        assert tree_to_frame(ds, pid, root).equals(part)
+        assert tree_to_frame(ds, pid, tree).equals(part)
+        assert tree.stop_reason in ("iterations", "exhausted", "cloning_ready") and tree.iterations >= 1
         assert part["node_id"].to_list() == list(range(part.height))
         leaf = max(root.walk(), key=lambda n: n.depth)
         assert [n.depth for n in leaf.path()] == list(range(leaf.depth + 1)) and leaf.path()[0] is root
         assert all(c.parent is n for n in root.walk() for c in n.children)
     with pytest.raises(ValueError):
         frame_to_tree(df)  # three trees
-    root = frame_to_tree(df, dataset="d1", problem_id="b")
+    root = frame_to_tree(df, dataset="d1", problem_id="b").root
     assert sum(1 for _ in root.walk()) == df.filter((pl.col("dataset") == "d1") & (pl.col("problem_id") == "b")).height
 
 

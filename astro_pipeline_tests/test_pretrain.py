@@ -14,6 +14,7 @@ from astro_pipeline.data.synthetic import generate_rows
 from astro_pipeline.llm.protocol import Sample
 from astro_pipeline.train.base_eval import measure_pass_at_1
 from astro_pipeline.train.pretrain import SUMMARY_FILE, encode_examples, lr_at, prompt_text, train_base_model
+from astro_pipeline.train.demo_corpus import Document
 from astro_pipeline.train.settings import BaseModelSettings
 from astro_pipeline_tests.tiny_models import TINY, TINY_SYNTHETIC, demo_tokenizer
 
@@ -22,6 +23,8 @@ def test_tokenizer_digits_whitespace_and_unknown_text(tmp_path):
     tok = demo_tokenizer()
     pieces = tok.convert_ids_to_tokens(tok("A: 28 * 3 = 84\n\nB:", add_special_tokens=False)["input_ids"])
     assert pieces == ["A", ":", "Ġ", "2", "8", "Ġ*", "Ġ", "3", "Ġ=", "Ġ", "8", "4", "Ċ", "Ċ", "B", ":"]
+    assert tok.convert_ids_to_tokens(tok("Try x = 5.", add_special_tokens=False)["input_ids"]) == [
+        "Try", "Ġx", "Ġ=", "Ġ", "5", "."]
     assert tok.unk_token_id is None or tok.unk_token_id not in tok("Zürich ≠ 😀 naïve")["input_ids"]
     tok.save_pretrained(tmp_path)
     again = AutoTokenizer.from_pretrained(tmp_path)
@@ -37,11 +40,69 @@ def test_tokenizer_digits_whitespace_and_unknown_text(tmp_path):
 
 def test_prompt_and_completion_tokenize_like_their_concatenation():
     tok = demo_tokenizer()
-    row = generate_rows("train", TINY_SYNTHETIC)[0]
-    (ids, n_prompt), = encode_examples(tok, [row])
+    row = generate_rows("pretrain", TINY_SYNTHETIC)[0]
+    doc = Document(row["problem"], row["solution"], "problem", row["answer"])
+    (ids, first_loss), = encode_examples(tok, [doc], loss_on_prompt=False)
     whole = tok(prompt_text(tok, row["problem"]) + row["solution"], add_special_tokens=False)["input_ids"]
     assert ids[:-1] == whole and ids[-1] == tok.eos_token_id
-    assert tok.decode(ids[n_prompt:-1]) == row["solution"]
+    assert tok.decode(ids[first_loss:-1]) == row["solution"]
+    (same, from_start), = encode_examples(tok, [doc], loss_on_prompt=True)  # a language model of the whole text
+    assert same == ids and from_start == 0
+
+
+def test_demo_tokenizer_holds_every_word_of_the_bank_and_the_world_whole():
+    import re
+
+    from astro_pipeline.cloning.phrases import bank_text
+    from astro_pipeline.cloning.settings import PhraseBank
+    from astro_pipeline.train.demo_corpus import pretraining_documents, tokenizer_texts
+    from astro_pipeline.train.tokenizer import train_demo_tokenizer
+
+    bank = PhraseBank()
+    docs = pretraining_documents(TINY_SYNTHETIC, bank, 0.1, 0, forward_docs_share=0.5)
+    tok = train_demo_tokenizer(tokenizer_texts(docs, bank))
+    texts = [bank_text(bank), *(d.prompt + "\n" + d.completion for d in docs)]
+    pieces = {p for t in texts for p in re.findall(r"[0-9]| ?[A-Za-z]+| ?[^\sA-Za-z0-9]+|\s", t)}
+    split = sorted(p for p in pieces if len(tok(p, add_special_tokens=False)["input_ids"]) != 1)
+    assert split == []
+    sentence = "But wait, are we solving the problem correctly so far?"
+    assert len(tok(sentence, add_special_tokens=False)["input_ids"]) == 12  # one token per word and mark
+
+
+def test_pretraining_documents_mix_problems_forward_arithmetic_and_plain_bank_sentences():
+    from astro_pipeline.cloning.settings import PhraseBank
+    from astro_pipeline.train.demo_corpus import PLAIN_PROMPT, pretraining_documents
+
+    bank = PhraseBank()
+    docs = pretraining_documents(TINY_SYNTHETIC, bank, 0.1, 0, forward_docs_share=0.5)
+    kinds = [d.kind for d in docs]
+    assert kinds.count("problem") == 200 and kinds.count("forward") == 100 and kinds.count("plain") == 20
+    plain = [d for d in docs if d.kind == "plain"]
+    assert all(d.prompt == PLAIN_PROMPT and "\\boxed" not in d.completion or "answer" in d.completion for d in plain)
+    phrases = {p for field in ("question", "doubt", "restart", "confirmation") for p in getattr(bank, field)}
+    assert any(any(p in d.completion for p in phrases) for d in plain)
+    # no problem document reflects: the base model never sees search
+    assert not any(p in d.completion for d in docs if d.kind != "plain" for p in phrases)
+    forward = next(d for d in docs if d.kind == "forward")
+    assert forward.prompt.startswith("Find the results for x = ") and forward.completion.startswith("Take x = ")
+    assert "\\boxed" not in forward.completion and "matches" not in forward.completion  # no target, no check
+    test = {r["problem"] for r in generate_rows("test", TINY_SYNTHETIC)} | {r["problem"] for r in generate_rows("train", TINY_SYNTHETIC)}
+    assert not test & {d.prompt for d in docs}
+
+
+def test_precision_auto_uses_bf16_only_where_the_cpu_has_it():
+    import torch
+
+    from astro_pipeline.llm.device import training_autocast
+
+    cpu = torch.device("cpu")
+    assert training_autocast("auto", cpu, frozenset({"avx2", "fma"}))[0] is False
+    assert training_autocast("auto", cpu, frozenset({"avx512f", "avx512_bf16"}))[0] is True
+    assert training_autocast("auto", cpu, frozenset({"amx_bf16"}))[0] is True
+    assert training_autocast("fp32", cpu, frozenset({"amx_bf16"}))[0] is False
+    assert training_autocast("bf16", cpu, frozenset())[0] is True
+    with pytest.raises(ValueError):
+        training_autocast("fp8", cpu, frozenset())
 
 
 def test_lr_schedule_warms_up_then_decays_to_the_floor():
@@ -61,7 +122,11 @@ def test_short_demo_run_saves_a_folder_plain_transformers_loads(tmp_path):
     assert logged[-1][1]["loss"] < logged[0][1]["loss"]  # six steps at lr 3e-3 already learn the format's frequent tokens
     assert summary["steps"] == 6 and summary["settings"]["hidden_size"] == 64 and "torch" in summary["versions"]
     # a run too short to reach target_check_from holds nothing out and never checks
-    assert summary["n_train_examples"] == TINY_SYNTHETIC.n_train and summary["target_checks"] == []
+    n_docs = TINY_SYNTHETIC.n_pretrain + summary["n_forward_documents"] + summary["n_plain_documents"]
+    assert summary["n_train_examples"] == n_docs and summary["target_checks"] == []
+    from astro_pipeline.llm.device import cpu_has_native_bf16
+
+    assert summary["bf16_autocast"] is cpu_has_native_bf16() and summary["precision_reason"]  # recorded either way
     assert json.loads((tmp_path / "m" / SUMMARY_FILE).read_text())["n_params"] == summary["n_params"]
     assert (tmp_path / "m" / "model.safetensors").is_file()
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "m")
@@ -144,9 +209,13 @@ def test_training_stops_once_the_held_out_target_is_reached(tmp_path, monkeypatc
     assert summary["steps"] == 7 and summary["stopped_at_target"] and summary["max_steps"] == 20
     assert [c["step"] for c in summary["target_checks"]] == [4, 7]
     assert [(s, v["dev_pass_at_1"]) for s, v in logged] == [(4, 0.2), (7, 0.5)]
-    # the held-out rows are the last train rows and were not trained on
-    train_rows = generate_rows("train", TINY_SYNTHETIC)
-    assert seen_rows[0] == train_rows[-7:] and summary["n_train_examples"] == len(train_rows) - 7
+    # the held-out rows are the last pretraining problems and were not trained on
+    from astro_pipeline.train.demo_corpus import pretraining_documents
+
+    docs = pretraining_documents(TINY_SYNTHETIC, None, 0.0, settings.seed, settings.forward_docs_share)
+    held = [d for d in docs if d.kind == "problem"][-7:]
+    assert seen_rows[0] == [{"problem": d.prompt, "answer": d.answer} for d in held]
+    assert summary["n_train_examples"] == len(docs) - 7
 
 
 def test_target_check_runs_through_the_real_backend_and_verifier(tmp_path):

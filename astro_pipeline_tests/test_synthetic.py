@@ -1,4 +1,4 @@
-"""Synthetic demo problems: format, exact answers, determinism, train/test disjointness."""
+"""Synthetic demo problems: both worlds' formats, exact answers, determinism, disjoint splits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from astro_pipeline.config import from_dict
 from astro_pipeline.data.synthetic import SyntheticSettings, generate_rows
 from astro_pipeline.verify import last_boxed_content
 
-SMALL = SyntheticSettings(n_train=300, n_test=60)
+SMALL = SyntheticSettings(world="chain", n_pretrain=200, n_train=300, n_test=60, max_value=30, min_steps=3, max_steps=4)
+GUESS = SyntheticSettings(n_pretrain=300, n_train=100, n_test=50)
 _OPS = {"Add": "+", "Subtract": "-", "Multiply by": "*", "Divide by": "/"}
 
 
@@ -46,33 +47,68 @@ def test_rows_have_the_contract_keys_and_step_format():
 
 def test_deterministic_under_the_seed_and_seed_sensitive():
     assert generate_rows("train", SMALL) == generate_rows("train", SMALL)
-    other = generate_rows("train", SyntheticSettings(n_train=300, n_test=60, seed=1))
+    other = generate_rows("train", SyntheticSettings(world="chain", n_pretrain=0, n_train=300, n_test=60, seed=1))
     assert [r["problem"] for r in other] != [r["problem"] for r in generate_rows("train", SMALL)]
 
 
 def test_train_and_test_never_share_a_problem_and_have_no_duplicates():
     # a small space (2 steps, few operands) makes collisions likely unless they are prevented
-    tight = SyntheticSettings(n_train=400, n_test=100, min_steps=2, max_steps=2, operand_max=4)
-    train = [r["problem"] for r in generate_rows("train", tight)]
-    test = [r["problem"] for r in generate_rows("test", tight)]
-    assert len(set(train)) == len(train) and len(set(test)) == len(test)
-    assert not set(train) & set(test)
-    ids = [r["id"] for r in generate_rows("train", tight)] + [r["id"] for r in generate_rows("test", tight)]
+    tight = SyntheticSettings(world="chain", n_pretrain=100, n_train=400, n_test=100, min_steps=2, max_steps=2,
+                              operand_max=4, max_value=30)
+    splits = {sp: [r["problem"] for r in generate_rows(sp, tight)] for sp in ("pretrain", "train", "test")}
+    assert all(len(set(v)) == len(v) for v in splits.values())
+    assert not set(splits["train"]) & set(splits["test"])
+    assert not set(splits["pretrain"]) & (set(splits["train"]) | set(splits["test"]))
+    ids = [r["id"] for sp in ("pretrain", "train", "test") for r in generate_rows(sp, tight)]
     assert len(set(ids)) == len(ids)
 
 
 def test_impossible_counts_fail_loudly():
     with pytest.raises(ValueError, match="distinct"):
-        generate_rows("train", SyntheticSettings(n_train=5000, n_test=10, min_steps=1, max_steps=1))
+        generate_rows("train", SyntheticSettings(world="chain", n_train=5000, n_test=10, min_steps=1, max_steps=1))
 
 
 def test_settings_validate_and_load_from_a_recipe_mapping():
     s = from_dict(SyntheticSettings, {"seed": 3, "operations": ["add", "multiply"], "multipliers": [2]})
     assert s.operations == ("add", "multiply") and s.multipliers == (2,)
-    rows = generate_rows("test", SyntheticSettings(n_test=40, n_train=10, operations=("add", "divide"), multipliers=(2,)))
+    rows = generate_rows("test", SyntheticSettings(world="chain", n_test=40, n_train=10, operations=("add", "divide"),
+                                                   multipliers=(2,), max_value=30))
     assert all(re.search(r"(Add|Divide by) \d", r["problem"]) for r in rows)
     assert "Subtract" not in "".join(r["problem"] for r in rows)
     with pytest.raises(ValueError):
         SyntheticSettings(operations=("power",))
     with pytest.raises(ValueError):
         generate_rows("validation", SMALL)
+
+
+def test_guess_check_problems_are_solved_by_trying_the_right_x():
+    from astro_pipeline.data.synthetic_check import judge_attempt, parse_problem
+
+    for row in generate_rows("test", GUESS):
+        problem = parse_problem(row["problem"])
+        assert problem is not None and (problem.low, problem.high) == (GUESS.start_min, GUESS.start_max)
+        assert GUESS.min_steps <= len(problem.ops) <= GUESS.max_steps
+        steps = row["solution"].split("\n\n")
+        assert steps[0] == f"Try x = {row['answer']}." and judge_attempt(problem, steps) == "honest"
+        assert steps[-1] == f"{problem.result} matches the result, so the answer is \\boxed{{{row['answer']}}}"
+        assert last_boxed_content(row["solution"]) == row["answer"]
+
+
+def test_guess_check_every_x_keeps_every_value_in_range_so_wrong_guesses_compute_alike():
+    from astro_pipeline.data.synthetic import compute, split_keys
+
+    for x_true, ops in split_keys("train", GUESS):
+        for x in range(GUESS.start_min, GUESS.start_max + 1):
+            assert all(GUESS.min_value <= v <= GUESS.max_value for v in compute(x, ops))
+        results = {compute(x, ops)[-1] for x in range(GUESS.start_min, GUESS.start_max + 1)}
+        assert len(results) == GUESS.start_max - GUESS.start_min + 1  # the answer is unique
+
+
+def test_pretrain_split_is_disjoint_from_search_and_evaluation_problems():
+    splits = {sp: {r["problem"] for r in generate_rows(sp, GUESS)} for sp in ("pretrain", "train", "test")}
+    assert len(splits["pretrain"]) == GUESS.n_pretrain
+    assert not splits["pretrain"] & splits["train"] and not splits["pretrain"] & splits["test"]
+    assert not splits["train"] & splits["test"]
+    # growing a later split never changes an earlier one
+    bigger = SyntheticSettings(n_pretrain=600, n_train=100, n_test=50)
+    assert generate_rows("train", bigger) == generate_rows("train", GUESS)

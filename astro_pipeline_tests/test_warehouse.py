@@ -62,3 +62,35 @@ def test_a_corrupt_file_elsewhere_does_not_block_publishing(tmp_path):
     assert wh.query("SELECT count(*) AS n FROM problems")["n"][0] == 1
     with pytest.raises(CorruptArtifactError, match="broken.parquet"):
         publish(wh, "traces", "fine", pl.DataFrame({"x": [1]}))
+
+
+def test_a_copied_home_queries_its_own_files_not_the_originals(tmp_path):
+    import shutil
+
+    first = Warehouse(ArtifactStore(str(tmp_path / "first")))
+    publish(first, "problems", "a", pl.DataFrame({"answer": ["1"]}))
+    publish(first, "traces", "a", pl.DataFrame({"answer": ["1"]}))
+    assert first.query("SELECT answer FROM problems")["answer"].to_list() == ["1"]
+    shutil.copytree(tmp_path / "first", tmp_path / "copy", symlinks=True)  # what `cp -a` does
+    copy = Warehouse(ArtifactStore(str(tmp_path / "copy")))
+    copy.store.write_parquet(pl.DataFrame({"answer": ["2"]}), table_file("problems", "a"))
+    copy.store.write_bytes(table_file("traces", "a"), b"not parquet")  # and one table of the copy broken
+    assert copy.query("SELECT answer FROM problems")["answer"].to_list() == ["2"]
+    assert first.query("SELECT answer FROM problems")["answer"].to_list() == ["1"]
+    # the broken table has no view, rather than the old one into the original's good file
+    assert "traces" in copy.unreadable
+    with pytest.raises(Exception, match="traces"):
+        copy.query("SELECT * FROM traces")
+
+
+def test_a_garbage_database_file_is_rebuilt_not_fatal(tmp_path):
+    from pathlib import Path
+
+    wh = Warehouse(ArtifactStore(str(tmp_path / "home")))
+    publish(wh, "problems", "a", pl.DataFrame({"x": [1]}))
+    Path(wh.db_path).write_bytes(b"garbage " * 1000)
+    publish(wh, "traces", "t", pl.DataFrame({"x": [1, 2]}))  # a publish goes on
+    assert wh.query("SELECT (SELECT count(*) FROM problems) + (SELECT count(*) FROM traces) AS n")["n"][0] == 3
+    data = Path(wh.db_path).read_bytes()
+    Path(wh.db_path).write_bytes(data[: len(data) // 2])  # truncated this time; the reader rebuilds it
+    assert wh.query("SELECT count(*) AS n FROM traces")["n"][0] == 2

@@ -18,12 +18,12 @@ from astro_pipeline.train.settings import BaseModelSettings
 from astro_pipeline.train.tokenizer import train_demo_tokenizer
 
 TINY = BaseModelSettings(hidden_size=64, num_layers=2, num_heads=4, intermediate_size=128, steps=3, batch_size=4)
-TINY_SYNTHETIC = SyntheticSettings(n_train=200, n_test=20)
+TINY_SYNTHETIC = SyntheticSettings(n_pretrain=200, n_train=60, n_test=20)
 
 
 @cache
 def demo_tokenizer():
-    rows = generate_rows("train", TINY_SYNTHETIC)
+    rows = generate_rows("pretrain", TINY_SYNTHETIC)
     return train_demo_tokenizer(r["problem"] + "\n" + r["solution"] for r in rows)
 
 

@@ -56,7 +56,7 @@ def load_problems(
     input_rows = blank_lines = 0
     stopped_at_limit = False
 
-    rows = iter_raw_rows(source, synthetic_settings)
+    rows = iter_raw_rows(source, synthetic_settings, max_bytes=settings.max_source_bytes)
     for raw_row in rows:
         if raw_row.blank:
             blank_lines += 1

@@ -16,8 +16,12 @@ Design choices:
 * Ids: the id field's value (string, or integer written in decimal); rows without one get
   ``sha1-`` + a hex prefix of the SHA-1 of the problem text, so the id is stable across runs and
   row orders. Duplicates are decided by the loader (it sees all rows).
-* Checks run in the order: object, problem, id, answer, lengths, so the reason names the first
-  thing wrong with the row. Fields the schema does not map are kept as a JSON object in ``extra``.
+* Checks run in the order: object, problem, id, answer, lengths, storability, so the reason names
+  the first thing wrong with the row. Fields the schema does not map are kept as a JSON object in
+  ``extra``.
+* Storability: JSON may carry a lone surrogate ("\\ud800") that no UTF-8 column can hold, and an
+  integer beyond 64 bits (e.g. a level); either would fail the whole dataset when the table is
+  built, with no line named, so the row is quarantined instead ("invalid text", "number out of range").
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ from astro_pipeline.data.schema import (
     ANSWER_TOO_LONG,
     INVALID_ANSWER,
     INVALID_ID,
+    INVALID_TEXT,
     MISSING_ANSWER,
     MISSING_PROBLEM,
     NOT_OBJECT,
+    NUMBER_OUT_OF_RANGE,
     PROBLEM_TOO_LONG,
 )
 from astro_pipeline.data.settings import ProblemSettings
@@ -44,6 +50,7 @@ from astro_pipeline.verify.extract import last_boxed_content
 
 _HASH_LINE_RE = re.compile(r"^[ \t]*####[ \t]*(.*?)[ \t]*$", re.MULTILINE)
 _LEVEL_RE = re.compile(r"^\s*(?:level\s*)?(\d+)\s*$", re.IGNORECASE)
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,8 @@ def gsm8k_answer(text: str) -> str | None:
 
 
 def content_id(problem: str, n_chars: int) -> str:
-    return "sha1-" + hashlib.sha1(problem.encode("utf-8")).hexdigest()[:n_chars]
+    # surrogatepass: a text with a lone surrogate still gets an id (the row is quarantined later)
+    return "sha1-" + hashlib.sha1(problem.encode("utf-8", "surrogatepass")).hexdigest()[:n_chars]
 
 
 def answer_text(value: Any) -> str | None:
@@ -176,7 +184,7 @@ def normalize_row(row: Any, source: DatasetSource, settings: ProblemSettings) ->
     mapped = {source.problem_field, source.answer_field, source.id_field, source.solution_field,
               source.subject_field, source.level_field}
     extra = {str(k): v for k, v in row.items() if k not in mapped}
-    return {
+    record = {
         "problem_id": problem_id,
         "problem": problem,
         "answer": answer,
@@ -187,3 +195,21 @@ def normalize_row(row: Any, source: DatasetSource, settings: ProblemSettings) ->
         "level": level,
         "extra": json.dumps(extra, ensure_ascii=False, default=str, sort_keys=True) if extra else None,
     }
+    return _unstorable(record, source) or record
+
+
+def _unstorable(record: dict[str, Any], source: DatasetSource) -> Rejection | None:
+    """Why a normalized record cannot go into the table's columns, or None (see the module docstring)."""
+    fields = {"problem_id": source.id_field, "problem": source.problem_field, "answer": source.answer_field,
+              "solution": source.solution_field, "subject": source.subject_field, "level": source.level_field}
+    for column, value in record.items():
+        where = f"{fields[column]!r}" if fields.get(column) else ("an unmapped field" if column == "extra" else column)
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return Rejection(INVALID_TEXT, f"{where} holds {value[exc.start:exc.end]!r}, a lone surrogate "
+                                               "(a \\u escape of half a character), which UTF-8 cannot store")
+        elif isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+            return Rejection(NUMBER_OUT_OF_RANGE, f"{where} is {value}, beyond the 64-bit integer range"[:300])
+    return None

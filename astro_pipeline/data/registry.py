@@ -2,16 +2,23 @@
 
 Design choices:
 
-* User datasets live in ``datasets/registry.json`` of the store (local or s3://), as the
-  ``DatasetSource`` dicts, so every process using the same ``ASTRO_HOME`` sees the same datasets
-  (the Dagster layer turns ``names()`` into dynamic partitions). The file is re-read on every call
-  and written with the store's atomic write; two processes adding at the same moment can still
-  lose one of the adds (last writer wins), which is acceptable for a user-driven command.
+* User datasets live in the store (local or s3://), one file per dataset
+  (``datasets/sources/<name>.json``, the ``DatasetSource`` dict), so every process using the same
+  ``ASTRO_HOME`` sees the same datasets (the Dagster layer turns ``names()`` into dynamic
+  partitions). One file per dataset, not one shared file, because a shared file is a
+  read-modify-write: two processes adding at the same moment (the inbox sensor and a user, or two
+  users) lost one of the adds. Now adds of different names never touch the same file, and a local
+  add creates its file exclusively, so two adds of one name cannot both succeed. Files are re-read
+  on every call. A home made before this layout has ``datasets/registry.json``; its entries are
+  still read, and removing one rewrites that file.
 * ``add`` validates everything it can up front: the name (a safe partition key, not a built-in,
   not taken), the format (from the file suffix, or ``hf:ID[:split]``), and, for local paths, that
   the file exists. Local paths are stored absolute so the entry works from any directory. Remote
   files are checked when loaded (credentials may differ between the adding and loading machines).
 * Built-ins are resolved on every ``get`` (``ASTRO_DATA_DIR`` may change between calls).
+* A file inside the artifact root (the inbox) is stored relative to it (``${ASTRO_HOME}/inbox/x.jsonl``)
+  and resolved against the current root on ``get``: a copied, moved or restored home must read
+  its own inbox file, not the one in the home it was copied from.
 """
 
 from __future__ import annotations
@@ -29,8 +36,15 @@ from astro_pipeline.data.sources import (
 )
 from astro_pipeline.storage import ArtifactStore
 
-REGISTRY_PATH = "datasets/registry.json"
+SOURCES_DIR = "datasets/sources"
+LEGACY_REGISTRY_PATH = "datasets/registry.json"  # the earlier single-file registry (read, never added to)
 REGISTRY_VERSION = 1
+HOME_PREFIX = "${ASTRO_HOME}/"  # a stored location inside the artifact root, relative to it
+
+
+def source_path(name: str) -> str:
+    """Where one user dataset's source is stored, relative to the artifact root."""
+    return f"{SOURCES_DIR}/{name}.json"
 
 
 class DatasetRegistry:
@@ -38,16 +52,22 @@ class DatasetRegistry:
         self.store = store
 
     # reading ---------------------------------------------------------------------------------
-    def _user(self) -> dict[str, dict[str, Any]]:
-        if not self.store.exists(REGISTRY_PATH):
+    def _legacy(self) -> dict[str, dict[str, Any]]:
+        if not self.store.exists(LEGACY_REGISTRY_PATH):
             return {}
-        doc = self.store.read_json(REGISTRY_PATH)
+        doc = self.store.read_json(LEGACY_REGISTRY_PATH)
         if not isinstance(doc, dict) or not isinstance(doc.get("datasets"), dict):
-            raise ValueError(f"dataset registry {self.store.uri(REGISTRY_PATH)} is malformed")
+            raise ValueError(f"dataset registry {self.store.uri(LEGACY_REGISTRY_PATH)} is malformed")
         return doc["datasets"]
 
-    def _write(self, user: dict[str, dict[str, Any]]) -> None:
-        self.store.write_json({"version": REGISTRY_VERSION, "datasets": user}, REGISTRY_PATH)
+    def _user(self) -> dict[str, dict[str, Any]]:
+        user = self._legacy()
+        for rel in self.store.glob(f"{SOURCES_DIR}/*.json"):
+            entry = self.store.read_json(rel)
+            if not isinstance(entry, dict):
+                raise ValueError(f"dataset source {self.store.uri(rel)} is malformed")
+            user[rel.rsplit("/", 1)[-1].removesuffix(".json")] = entry
+        return user
 
     def names(self) -> list[str]:
         """Built-in dataset names (in their fixed order), then user datasets (sorted)."""
@@ -62,7 +82,10 @@ class DatasetRegistry:
         user = self._user()
         if name not in user:
             raise KeyError(f"unknown dataset {name!r}; known: {[*BUILTIN_NAMES, *sorted(user)]}")
-        return DatasetSource.from_dict(user[name])
+        entry = dict(user[name])
+        if entry.get("kind") == "file" and str(entry.get("location", "")).startswith(HOME_PREFIX):
+            entry["location"] = self.store.uri(entry["location"][len(HOME_PREFIX):])
+        return DatasetSource.from_dict(entry)
 
     def __contains__(self, name: str) -> bool:
         return name in BUILTIN_NAMES or name in self._user()
@@ -103,8 +126,14 @@ class DatasetRegistry:
             name=name, answer_format=answer_format, description=description,
             **_location(name, source_uri, config), **fields,
         )
-        user[name] = source.to_dict()
-        self._write(user)
+        stored = source.to_dict()
+        root = self.store.uri("").rstrip("/") + "/"
+        if source.kind == "file" and source.location.startswith(root):
+            stored["location"] = HOME_PREFIX + source.location[len(root):]
+        try:
+            self.store.write_json(stored, source_path(name), exclusive=True)
+        except FileExistsError:
+            raise ValueError(f"dataset {name!r} is already registered; remove it first") from None
         return source
 
     def remove(self, name: str) -> None:
@@ -113,8 +142,11 @@ class DatasetRegistry:
         user = self._user()
         if name not in user:
             raise KeyError(f"unknown user dataset {name!r}; user datasets: {sorted(user)}")
-        del user[name]
-        self._write(user)
+        self.store.remove(source_path(name))
+        legacy = self._legacy()
+        if name in legacy:
+            del legacy[name]
+            self.store.write_json({"version": REGISTRY_VERSION, "datasets": legacy}, LEGACY_REGISTRY_PATH)
 
 
 def _location(name: str, source_uri: str, config: str | None) -> dict[str, Any]:

@@ -40,6 +40,8 @@ INVALID_ANSWER = "invalid answer"
 PROBLEM_TOO_LONG = "problem too long"
 ANSWER_TOO_LONG = "answer too long"
 DUPLICATE_ID = "duplicate id"
+INVALID_TEXT = "invalid text"  # a lone surrogate ("\ud800" in JSON): not storable as UTF-8
+NUMBER_OUT_OF_RANGE = "number out of range"  # an integer beyond the 64-bit columns (e.g. a level)
 
 REASONS: tuple[str, ...] = (
     UNPARSABLE,
@@ -51,4 +53,6 @@ REASONS: tuple[str, ...] = (
     PROBLEM_TOO_LONG,
     ANSWER_TOO_LONG,
     DUPLICATE_ID,
+    INVALID_TEXT,
+    NUMBER_OUT_OF_RANGE,
 )

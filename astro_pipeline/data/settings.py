@@ -6,9 +6,10 @@ Design choices:
 * Dataset names are partition keys (Dagster dynamic partitions, folder names in the artifact
   store), so every name here must pass ``check_dataset_name`` ([a-z0-9_-], starting with a letter
   or digit). Validation runs in ``__post_init__`` so a bad recipe fails when it is loaded.
-* ``limits`` caps the number of *problems* (not input rows) of a dataset: the first N problems in
-  source order, e.g. a 50-problem MATH-500 slice for a CPU demo. Rows after the N-th loaded problem
-  are not read at all (see ``load_problems``), so they are neither loaded nor quarantined.
+* ``limits`` caps the number of *problems* (not input rows) of a dataset that the stages use: the
+  first N problems in source order are searched, trained on and evaluated, e.g. a 20-problem
+  MATH-500 slice for a CPU demo. The ``problems`` table still holds every row of the source (and
+  ``quarantine`` every rejected one), so a query never shows a silently shortened dataset.
 * Length caps are on characters, not tokens: loading must not depend on a tokenizer.
 """
 
@@ -19,12 +20,12 @@ from dataclasses import dataclass
 
 from astro_pipeline.config import setting
 
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # used with fullmatch: "$" would accept a final "\n"
 
 
 def check_dataset_name(name: object) -> str:
     """Return ``name`` if it is a safe dataset name / partition key, else raise ``ValueError``."""
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise ValueError(
             f"invalid dataset name {name!r}: use 1-64 characters from a-z, 0-9, '_' and '-', "
             "starting with a letter or digit"
@@ -49,8 +50,9 @@ class DatasetSettings:
     )
     limits: dict[str, int] = setting(
         {},
-        "optional maximum number of problems per dataset (dataset name -> N): the first N problems "
-        "in source order are kept, the rest are not read (e.g. a small math500 slice for the demo)",
+        "optional maximum number of problems per dataset (dataset name -> N) that the stages use: the first N "
+        "problems in source order are searched, trained on and evaluated (e.g. a small math500 slice for the "
+        "demo); the problems table keeps every row",
     )
 
     def __post_init__(self) -> None:
@@ -97,9 +99,14 @@ class ProblemSettings:
         16,
         "length of the hex SHA-1 prefix used as problem_id for rows without an id field",
     )
+    max_source_bytes: int = setting(
+        512 * 1024 * 1024,
+        "a problem file larger than this many bytes is refused with its size named (files are read whole: "
+        "parsing takes several times the file's size in memory); MATH train as JSON Lines is about 10 MB",
+    )
 
     def __post_init__(self) -> None:
-        for name in ("max_problem_chars", "max_answer_chars"):
+        for name in ("max_problem_chars", "max_answer_chars", "max_source_bytes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"problems.{name}: expected a positive integer, got {value!r}")

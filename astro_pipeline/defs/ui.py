@@ -8,24 +8,13 @@ SIGTERM to their defaults in the children (preexec_fn) and forward our own signa
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent.parent
-
-
-def ensure_dagster_home() -> Path:
-    """DAGSTER_HOME (default ./.dagster_home) exists and has the project's dagster.yaml."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists() and (REPO / "dagster.yaml").exists():
-        shutil.copy(REPO / "dagster.yaml", config)
-    return home
+from astro_pipeline.defs.instance import REPO, dagster_instance, ensure_dagster_home  # noqa: F401 (re-exported)
 
 
 def _reset_signals() -> None:
@@ -34,7 +23,7 @@ def _reset_signals() -> None:
 
 
 def serve(recipe: str = "demo", host: str = "127.0.0.1", port: int = 3000) -> int:
-    ensure_dagster_home()
+    dagster_instance().dispose()  # storage created now, so the webserver and daemon do not race on it
     os.environ["ASTRO_RECIPE"] = recipe
     workspace = str(REPO / "workspace.yaml")
     bindir = Path(sys.executable).parent

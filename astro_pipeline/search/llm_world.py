@@ -6,9 +6,11 @@ Prompting: the policy sees chat messages ``[system?, {"role": "user", "content":
 partial solution as the assistant ``prefix``: the steps joined by "\\n\\n", plus a trailing "\\n\\n"
 when there is at least one step (so the model starts the next step, not a continuation).
 
-Expansion: ONE generation call for all leaves of all trees; per leaf one request with n = k,
-stop = ("\\n\\n",), ``max_step_tokens``. Each sample becomes a child whose step is the sample's text
-verbatim (stop string excluded). Its prior logit is per ``prior_normalization`` (see settings).
+Expansion: ONE generation call for all leaves of all trees; per leaf one request with
+n = ``expansion_samples`` (default k), stop = ("\\n\\n",), ``max_step_tokens``. Each sample is a
+candidate child whose step is the sample's text verbatim (stop string excluded); its prior logit is
+per ``prior_normalization`` (see settings). The core merges samples whose steps are equal up to
+whitespace (``action_key``) and keeps at most k distinct children.
 
 When a step is terminal (decided once, when the child is created):
 
@@ -25,11 +27,15 @@ When a step is terminal (decided once, when the child is created):
 
 Evaluation: ONE generation call for the rollouts of all new non-terminal children (n = M per
 child, no step stop string, ``max_rollout_tokens``, i.e. the whole rest of the solution), then ONE
-verifier call for every rollout and terminal of the batch. A response is the full solution text
-(prefix + rollout, or the terminal's steps); one without a complete box scores 0 without being
-sent to the verifier, so a rollout truncated before its answer is never rewarded (truncated
-rollouts are counted in ``WorldStats``). R(s') = mean rollout reward; a terminal's R is its own
-verifier reward. "Correct" means reward > 0.5.
+verifier call for every rollout and terminal of the batch. A rollout is split into steps at the
+delimiter and ends at its first step with a complete box (what follows a boxed step is not part of
+the solution, exactly as an expanded boxed step is terminal); empty paragraphs are not steps, and a
+rollout cut by the token budget loses its unfinished last piece. A response is the full solution
+text (prefix + the rollout's steps, or the terminal's steps); one without a complete box scores 0
+without being sent to the verifier, so a rollout truncated before its answer is never rewarded
+(truncated rollouts are counted in ``WorldStats``). R(s') = mean rollout reward; a terminal's R is
+its own verifier reward. "Correct" means reward > 0.5. With ``backup: rollout_nodes`` the split
+rollouts go back to the core (``Evaluation.rollouts``), which adds them to the tree.
 
 Seeds: every request's seed is derived from the base seed, the problem and the node's path of
 child indices (never from batch position), so a tree does not depend on which other problems were
@@ -44,7 +50,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from astro_pipeline.llm.protocol import GenerationRequest, Sample, SamplingParams
-from astro_pipeline.search.mcts import Candidate, Evaluation
+from astro_pipeline.search.mcts import Candidate, Evaluation, Rollout
 from astro_pipeline.search.metered import MeteredBackend
 from astro_pipeline.search.rewards import RewardFn
 from astro_pipeline.search.settings import SearchSettings
@@ -93,6 +99,39 @@ def derive_seed(base: int, *parts: object) -> int:
     return int.from_bytes(digest, "big") % (2**31 - 1)
 
 
+def step_key(step: str) -> str:
+    """Two steps are the same step when they are equal up to whitespace (sibling merging)."""
+    return " ".join(step.split())
+
+
+@dataclass(frozen=True)
+class RolloutSteps:
+    """A rollout's text split into steps (see the module docstring)."""
+
+    steps: tuple[str, ...]
+    terminal_reason: str | None  # "boxed", "eos" or None (cut by the token budget, or no step at all)
+
+    @property
+    def text(self) -> str:
+        return STEP_DELIMITER.join(self.steps)
+
+
+def split_rollout(sample: Sample) -> RolloutSteps:
+    """The steps of a rollout up to its first boxed step; an unfinished last piece is dropped."""
+    pieces = sample.text.split(STEP_DELIMITER)
+    ended = sample.finish_reason == "stop"  # EOS (rollouts have no stop strings)
+    if not ended:
+        pieces = pieces[:-1]  # cut mid-step by the token budget
+    steps: list[str] = []
+    for piece in pieces:
+        if not piece.strip():
+            continue
+        steps.append(piece)
+        if last_boxed_content(piece) is not None:
+            return RolloutSteps(tuple(steps), "boxed")
+    return RolloutSteps(tuple(steps), "eos" if ended and steps else None)
+
+
 def terminal_reason(sample: Sample) -> str | None:
     """Why a freshly sampled step ends the solution, or None (see the module docstring)."""
     if not sample.text.strip():
@@ -116,6 +155,9 @@ class LLMStepWorld:
     # helpers -----------------------------------------------------------------------------------
     def root_state(self, problem: Problem) -> StepState:
         return StepState(problem=problem)
+
+    def action_key(self, action: str) -> str:
+        return step_key(action)
 
     def messages(self, problem: Problem) -> tuple[dict[str, str], ...]:
         system = ({"role": "system", "content": self.settings.system_prompt},) if self.settings.system_prompt else ()
@@ -145,7 +187,7 @@ class LLMStepWorld:
         """k next steps per state, all states in one generation batch."""
         s = self.settings
         params = SamplingParams(
-            n=s.k,  # k children per expansion
+            n=s.expansion_samples or s.k,  # samples drawn; the core keeps at most k distinct children
             temperature=s.expansion_temperature,
             top_p=s.top_p,
             max_new_tokens=s.max_step_tokens,
@@ -168,13 +210,12 @@ class LLMStepWorld:
     def evaluate(self, states: Sequence[StepState], terminal: Sequence[bool]) -> list[Evaluation]:
         """R(s'): M rollouts per non-terminal (one generation batch), the verifier for terminals."""
         open_idx = [i for i, t in enumerate(terminal) if not t]
-        rollouts = self._rollouts([states[i] for i in open_idx])
+        split = {i: [split_rollout(x) for x in samples] for i, samples in zip(open_idx, self._rollouts([states[i] for i in open_idx]))}
         # every response to score: (state index, full solution text or None when it has no answer)
         to_score: list[tuple[int, str | None]] = []
-        for i, samples in zip(open_idx, rollouts):
-            for sample in samples:
-                text = states[i].prefix + sample.text
-                to_score.append((i, text if last_boxed_content(sample.text) is not None else None))
+        for i, rollouts in split.items():
+            for r in rollouts:
+                to_score.append((i, states[i].prefix + r.text if r.terminal_reason == "boxed" else None))
         for i, t in enumerate(terminal):
             if t:
                 to_score.append((i, states[i].solution if self._answer(states[i]) is not None else None))
@@ -182,7 +223,28 @@ class LLMStepWorld:
         per_state: dict[int, list[float]] = {}
         for (i, _), r in zip(to_score, rewards):
             per_state.setdefault(i, []).append(r)
-        return [self._evaluation(states[i], terminal[i], per_state.get(i, [])) for i in range(len(states))]
+        out = []
+        for i in range(len(states)):
+            ev = self._evaluation(states[i], terminal[i], per_state.get(i, []))
+            if not terminal[i] and self.settings.backup == "rollout_nodes":
+                ev = replace(ev, rollouts=tuple(self._rollout(states[i], j, r, reward)
+                                                for j, (r, reward) in enumerate(zip(split[i], per_state[i]))))
+            out.append(ev)
+        return out
+
+    def _rollout(self, state: StepState, j: int, rollout: RolloutSteps, reward: float) -> Rollout:
+        """The core's view of one split rollout: a chain of candidate steps below ``state``."""
+        chain: list[Candidate] = []
+        st = state
+        for n, step in enumerate(rollout.steps):
+            last = n == len(rollout.steps) - 1
+            st = StepState(problem=state.problem, steps=(*st.steps, step), path=(*st.path, f"r{j}"),
+                           terminal_reason=rollout.terminal_reason if last else None)
+            chain.append(Candidate(action=step, logprob=0.0, state=st))
+        answer = last_boxed_content(rollout.steps[-1]) if rollout.terminal_reason == "boxed" else None
+        info = {"answer": answer, "correct": reward > 0.5, "n_rollouts": 0, "rollout_correct": 0,
+                "terminal_reason": rollout.terminal_reason}
+        return Rollout(steps=tuple(chain), terminal=rollout.terminal_reason is not None, reward=reward, info=info)
 
     def _rollouts(self, states: Sequence[StepState]) -> list[list[Sample]]:
         s = self.settings

@@ -7,37 +7,59 @@ No LLM code lives here: the core talks to a ``World`` with a batched interface, 
 One iteration (``MCTS.step``) of every tree, in four short phases:
 
 1. **Selection** (``select``): from the root, repeatedly pick the child maximizing PUCT
-   ``Q(s,a) + c_puct * P(a|s) * sqrt(N(s)) / (1 + N(s,a))`` until a leaf (a node without children)
-   or a terminal node. Ties go to the child created first (deterministic; no randomness here).
-2. **Expansion** (``expand``): the world samples k candidate actions per leaf, each with a log-prob
-   ("prior logit"); the priors P(a|s) are their softmax over the siblings. A child is terminal when
-   the world says so or when it sits at ``max_depth``. A leaf whose expansion yields no child is a
-   dead end and becomes terminal.
+   ``Q(s,a) + c_puct * P(a|s) * sqrt(N(s)) / (1 + N(s,a))`` until a node not yet expanded or a
+   terminal. Ties go to the child created first (deterministic; no randomness here).
+2. **Expansion** (``expand``): the world samples candidate actions for the leaf, each with a
+   log-prob ("prior logit"); P(a|s) is their softmax over the siblings. With ``merge_siblings``,
+   candidates with the same ``world.action_key`` (e.g. the same step text up to whitespace) become
+   ONE child that carries the prior mass of all its copies (``Node.copies``); deterministic steps
+   make the k samples identical, and unmerged copies would each cost an evaluation and an
+   iteration. At most ``max_children`` distinct children are kept (highest prior mass first), so a
+   world may draw more samples than children to reach more distinct alternatives. A child is
+   terminal when the world says so or when it sits at ``max_depth``. A leaf whose expansion yields
+   no child at all is a dead end and becomes terminal.
 3. **Evaluation** (``evaluate``): every new child gets its value R(s') from the world (for a
-   non-terminal: the mean reward of M rollouts; for a terminal: its own reward). A new child counts
-   as visited once by that evaluation: N(s') = 1, Q(s') = R(s').
-4. **Backup** (``backup``): along the path from the leaf to the root, N(s) += 1 and
-   ``Q(s) = (sum over children c of Q(c) * N(c) + R(s)) / (sum over children c of N(c) + 1)``
-   (the paper's rule; Q(s,a) is stored on the child node s). The root has no R of its own, so its
-   Q is the visit-weighted mean of its children's Q (the "+ R" and "+ 1" terms drop out).
+   non-terminal: the mean reward of M rollouts; for a terminal: its own reward).
+4. **Backup** (``backup``), by ``backup`` mode:
+
+   * ``"paper"`` (the paper's rule): the evaluation is the new child's first visit, N(s') = 1,
+     Q(s') = R(s'); along the path from the leaf to the root, N(s) += 1 and
+     ``Q(s) = (sum over children c of Q(c) * N(c) + R(s)) / (sum over children c of N(c) + 1)``
+     (Q(s,a) is stored on the child node s). The root has no R of its own, so its Q is the
+     visit-weighted mean of its children's Q. The world's rollouts are thrown away after R(s').
+   * ``"rollout_nodes"``: a rollout is a full path from the new child to a terminal; the world
+     returns it split into steps (``Evaluation.rollouts``) and the core adds it to the tree as a
+     chain of nodes (``origin="rollout"``, merged with identical existing children), so its
+     terminal counts for procedure cloning and its steps can be expanded later. Each rollout is
+     one *sample*: every node on its path, the new child included, gets N += 1 and its reward
+     into a running mean, and the ancestors above the leaf get the same samples in backup. So
+     N(s) counts the samples (rollouts, terminal evaluations) that passed through s and Q(s) is
+     their mean reward. This is the paper's formula with each rollout counted as one visit where
+     it sits, instead of the mean of M rollouts counted as one visit of s': a new child's
+     Q(s') = R(s') (the mean of its rollouts) exactly as in the paper, with N(s') = M instead of 1;
+     above it the values are means of the same rewards weighted by rollouts rather than by
+     evaluations. Before its own expansion a rollout node's children have priors equal to the
+     share of rollouts that took them; expansion resets the priors to the expansion samples' mass
+     (a child the policy did not sample again has prior 0 and competes on its Q alone).
 
 Terminals and exhausted subtrees: a node is *exhausted* when it is terminal, or expanded with every
 child exhausted (no leaf below it can still be expanded). With ``skip_exhausted`` (the default),
 selection never enters an exhausted child, so no iteration is spent re-visiting a known terminal,
 and a tree whose root is exhausted is finished (``MCTS.exhausted``; ``step`` leaves it alone).
-Without it (classic MCTS), a selected terminal is not expanded but backed up again (N += 1; its Q
-stays its reward). Either way an iteration never expands a terminal. Node ids are assigned in
+Without it (classic MCTS), a selected terminal is not expanded but backed up again (one more
+sample of its reward). Either way an iteration never expands a terminal. Node ids are assigned in
 creation order per tree (root = 0). Randomness belongs to the world (seeded), never to globals.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 S = TypeVar("S")
+BACKUPS = ("paper", "rollout_nodes")
 
 
 @dataclass(eq=False)
@@ -56,6 +78,9 @@ class Node:
     reward: float | None = None  # R(s): evaluation of this node (None until evaluated; root: None)
     terminal: bool = False
     exhausted: bool = False  # terminal, or every child exhausted: nothing left to expand below
+    expanded: bool = False  # the world's expand ran on this node (rollout children do not count)
+    origin: str = "expansion"  # "root", "expansion" (a sampled child) or "rollout" (a step of a rollout)
+    copies: int = 1  # samples merged into this node when it was created by an expansion
     children: list[Node] = field(default_factory=list)
     payload: dict[str, Any] = field(default_factory=dict)  # the world's extra facts about this node
 
@@ -76,15 +101,23 @@ class Node:
             yield node
             stack.extend(reversed(node.children))
 
+    def add_samples(self, n: int, reward_sum: float) -> None:
+        """Fold ``n`` samples with rewards summing to ``reward_sum`` into N and the running mean Q."""
+        if n:
+            self.q = (self.q * self.visits + reward_sum) / (self.visits + n)
+            self.visits += n
+
 
 @dataclass(eq=False)
 class Tree:
-    """A search tree, its nodes in creation order, and how many iterations it has had."""
+    """A search tree, its nodes in creation order, how many iterations it has had and why it stopped."""
 
     root: Node
     key: Any = None  # the caller's handle (e.g. the problem)
     nodes: list[Node] = field(default_factory=list)
     iterations: int = 0
+    merged: int = 0  # sampled candidates folded into an identical sibling (or an identical rollout step)
+    stop_reason: str | None = None  # set by the caller when it stops searching this tree
 
     def __post_init__(self) -> None:
         if not self.nodes:
@@ -116,22 +149,42 @@ class Candidate(Generic[S]):
 
 
 @dataclass(frozen=True)
-class Evaluation:
-    """A value from ``World.evaluate``: R(s') and any facts to keep on the node."""
+class Rollout:
+    """One rollout from an evaluated node, split into steps (used by ``backup="rollout_nodes"``).
 
+    ``steps``: the chain below the evaluated node, in order. ``terminal``: whether the last step ends
+    the episode (False when the rollout was cut before its end: its steps are kept as open nodes and
+    its sample is recorded at the deepest one). ``reward`` and ``info`` belong to the last step.
+    """
+
+    steps: tuple[Candidate, ...]
+    terminal: bool
     reward: float
     info: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """A value from ``World.evaluate``: R(s'), facts to keep on the node and, optionally, the rollouts."""
+
+    reward: float
+    info: Mapping[str, Any] = field(default_factory=dict)
+    rollouts: tuple[Rollout, ...] = ()
+
+
 class World(Protocol[S]):
-    """What the core needs from a problem domain; every method is batched."""
+    """What the core needs from a problem domain; every method is batched.
+
+    A world may also define ``action_key(action) -> Hashable``: actions with equal keys are the same
+    step for sibling merging (default: the action itself).
+    """
 
     def is_terminal(self, state: S) -> bool:
         """Whether ``state`` ends the episode (the depth limit is the core's business)."""
         ...
 
     def expand(self, states: Sequence[S]) -> list[list[Candidate[S] | tuple[Any, float, S]]]:
-        """For each state, the k candidate actions (action, prior logit, child state)."""
+        """For each state, the sampled candidate actions (action, prior logit, child state)."""
         ...
 
     def evaluate(self, states: Sequence[S], terminal: Sequence[bool]) -> list[Evaluation | float]:
@@ -159,18 +212,45 @@ def _as_evaluation(item: Evaluation | float) -> Evaluation:
     return item if isinstance(item, Evaluation) else Evaluation(float(item))
 
 
+@dataclass
+class _Group:
+    """Candidates of one expansion that share an action key."""
+
+    first: Candidate
+    index: int  # position of the first copy among the samples
+    mass: float = 0.0
+    copies: int = 0
+
+
 class MCTS:
     """PUCT search over a batched ``World``; ``step`` advances many trees by one iteration."""
 
-    def __init__(self, world: World, *, c_puct: float, max_depth: int, skip_exhausted: bool = True) -> None:
+    def __init__(
+        self,
+        world: World,
+        *,
+        c_puct: float,
+        max_depth: int,
+        skip_exhausted: bool = True,
+        merge_siblings: bool = False,
+        max_children: int | None = None,
+        backup: str = "paper",
+    ) -> None:
+        if backup not in BACKUPS:
+            raise ValueError(f"backup must be one of {BACKUPS}, got {backup!r}")
         self.world = world
         self.c_puct = c_puct
         self.max_depth = max_depth
         self.skip_exhausted = skip_exhausted
+        self.merge_siblings = merge_siblings
+        self.max_children = max_children
+        self.backup_mode = backup
+        key: Callable[[Any], Hashable] | None = getattr(world, "action_key", None)
+        self.key: Callable[[Any], Hashable] = key if key is not None else (lambda action: action)
 
     def new_tree(self, state: Any, key: Any = None) -> Tree:
         terminal = self.world.is_terminal(state)
-        root = Node(node_id=0, parent=None, depth=0, state=state, terminal=terminal, exhausted=terminal)
+        root = Node(node_id=0, parent=None, depth=0, state=state, terminal=terminal, exhausted=terminal, origin="root")
         return Tree(root=root, key=key)
 
     def exhausted(self, tree: Tree) -> bool:
@@ -183,9 +263,9 @@ class MCTS:
         return child.q + self.c_puct * child.prior * math.sqrt(parent.visits) / (1 + child.visits)
 
     def select(self, tree: Tree) -> Node:
-        """Descend by PUCT to a leaf or a terminal node (ties: the earliest-created child)."""
+        """Descend by PUCT to a node not yet expanded or a terminal (ties: the earliest-created child)."""
         node = tree.root
-        while node.children and not node.terminal:
+        while node.expanded and node.children and not node.terminal:
             options = [c for c in node.children if not c.exhausted] if self.skip_exhausted else node.children
             if not options:  # only the root can get here: the tree is exhausted
                 break
@@ -193,42 +273,120 @@ class MCTS:
         return node
 
     # 2. expansion ------------------------------------------------------------------------------
-    def expand(self, trees: Sequence[Tree], leaves: Sequence[Node]) -> list[Node]:
-        """k children per leaf from ONE world.expand call; returns all new children."""
+    def expand(self, trees: Sequence[Tree], leaves: Sequence[Node]) -> list[tuple[Tree, Node]]:
+        """Children per leaf from ONE world.expand call; returns the new (tree, child) pairs."""
         if not leaves:
             return []
         proposals = self.world.expand([leaf.state for leaf in leaves])
         if len(proposals) != len(leaves):
             raise ValueError(f"world.expand returned {len(proposals)} lists for {len(leaves)} states")
-        new: list[Node] = []
+        new: list[tuple[Tree, Node]] = []
         for tree, leaf, items in zip(trees, leaves, proposals):
-            candidates = [_as_candidate(it) for it in items]
-            if not candidates:  # dead end: nothing to expand into
-                leaf.terminal = leaf.exhausted = True
+            new += [(tree, c) for c in self._expand_one(tree, leaf, [_as_candidate(it) for it in items])]
+        return new
+
+    def _groups(self, candidates: list[Candidate]) -> list[_Group]:
+        """Candidates grouped by action key (or one group each), with their summed prior mass."""
+        priors = softmax([c.logprob for c in candidates])  # P(a|s) over all samples
+        groups: dict[Hashable, _Group] = {}
+        for i, (cand, prior) in enumerate(zip(candidates, priors)):
+            k = self.key(cand.action) if self.merge_siblings else i
+            group = groups.setdefault(k, _Group(cand, i))
+            group.mass += prior
+            group.copies += 1
+        ordered = list(groups.values())
+        if self.max_children is not None and len(ordered) > self.max_children:
+            ordered = sorted(ordered, key=lambda g: (-g.mass, g.index))[: self.max_children]
+            ordered.sort(key=lambda g: g.index)
+        return ordered
+
+    def _expand_one(self, tree: Tree, leaf: Node, candidates: list[Candidate]) -> list[Node]:
+        leaf.expanded = True
+        if not candidates and not leaf.children:  # dead end: nothing to expand into
+            leaf.terminal = leaf.exhausted = True
+            return []
+        groups = self._groups(candidates)
+        total = sum(g.mass for g in groups) or 1.0
+        tree.merged += sum(g.copies for g in groups) - len(groups)
+        existing = {self.key(c.action): c for c in leaf.children} if self.merge_siblings else {}
+        for child in leaf.children:  # children of rollouts: their prior is what this expansion sampled
+            child.prior = 0.0
+        new: list[Node] = []
+        for g in groups:
+            old = existing.get(self.key(g.first.action))
+            if old is not None:  # the policy sampled a step a rollout already took
+                old.prior = g.mass / total
+                tree.merged += g.copies
                 continue
-            priors = softmax([c.logprob for c in candidates])  # P(a|s) normalized over the k siblings
-            for cand, prior in zip(candidates, priors):
-                child = tree.add_child(leaf, cand.action, cand.state, cand.logprob, cand.info)
-                child.prior = prior
-                child.terminal = child.depth >= self.max_depth or self.world.is_terminal(cand.state)
-                child.exhausted = child.terminal
-                new.append(child)
+            child = tree.add_child(leaf, g.first.action, g.first.state, g.first.logprob, g.first.info)
+            child.prior = g.mass / total  # the prior mass of all copies, renormalized over the kept children
+            child.copies = g.copies
+            child.terminal = child.depth >= self.max_depth or self.world.is_terminal(g.first.state)
+            child.exhausted = child.terminal
+            new.append(child)
         return new
 
     # 3. evaluation -----------------------------------------------------------------------------
-    def evaluate(self, nodes: Sequence[Node]) -> None:
-        """R(s') of every new child from ONE world.evaluate call; the evaluation is its first visit."""
-        if not nodes:
+    def evaluate(self, new: Sequence[tuple[Tree, Node]]) -> None:
+        """R(s') of every new child from ONE world.evaluate call (see the backup modes)."""
+        if not new:
             return
+        nodes = [n for _, n in new]
         values = self.world.evaluate([n.state for n in nodes], [n.terminal for n in nodes])
         if len(values) != len(nodes):
             raise ValueError(f"world.evaluate returned {len(values)} values for {len(nodes)} states")
-        for node, value in zip(nodes, values):
+        for (tree, node), value in zip(new, values):
             ev = _as_evaluation(value)
             node.reward = float(ev.reward)  # R(s')
             node.payload.update(ev.info)
-            node.visits = 1  # N(s') = 1
-            node.q = node.reward  # Q(s') = R(s') (no children yet)
+            if self.backup_mode == "rollout_nodes" and not node.terminal and ev.rollouts:
+                for rollout in ev.rollouts:
+                    self._add_rollout(tree, node, rollout)
+                self._rollout_priors(node)
+            else:
+                node.visits = 1  # N(s') = 1
+                node.q = node.reward  # Q(s') = R(s') (no children yet)
+
+    def _add_rollout(self, tree: Tree, start: Node, rollout: Rollout) -> None:
+        """Add one rollout below ``start`` as a chain of nodes and record its sample along it."""
+        node, path = start, [start]
+        for i, cand in enumerate(rollout.steps):
+            last = i == len(rollout.steps) - 1
+            if node.depth + 1 >= self.max_depth and not last:
+                break  # deeper than the depth limit: the sample stays at the deepest node kept
+            key = self.key(cand.action)
+            child = next((c for c in node.children if self.key(c.action) == key), None)
+            if child is None:
+                child = tree.add_child(node, cand.action, cand.state, cand.logprob, cand.info)
+                child.origin = "rollout"
+                if last and rollout.terminal:
+                    child.terminal = child.exhausted = True
+                    child.reward = float(rollout.reward)
+                    child.payload.update(rollout.info)
+                elif child.depth >= self.max_depth:  # a cut rollout's last step at the depth limit
+                    child.terminal = child.exhausted = True
+                    child.reward = 0.0
+                    child.payload.update({"answer": None, "correct": False, "terminal_reason": "depth"})
+            else:
+                tree.merged += 1
+            node = child
+            path.append(node)
+            if node.terminal:
+                break
+        for n in path:  # one sample of the rollout's reward on every node it passed through
+            n.add_samples(1, float(rollout.reward))
+
+    @staticmethod
+    def _rollout_priors(start: Node) -> None:
+        """Below ``start``, unexpanded nodes' children get P = the share of the samples that took them."""
+        stack = [start]
+        while stack:
+            node = stack.pop()
+            if not node.expanded and node.children:
+                total = sum(c.visits for c in node.children) or 1
+                for c in node.children:
+                    c.prior = c.visits / total
+            stack.extend(c for c in node.children if c.origin == "rollout")
 
     # 4. backup ---------------------------------------------------------------------------------
     @staticmethod
@@ -241,13 +399,28 @@ class MCTS:
             den += 1
         return num / den if den else 0.0
 
-    def backup(self, leaf: Node) -> None:
-        """N(s) += 1 and Q(s) recomputed by the paper's rule, from the leaf up to the root."""
-        node: Node | None = leaf
+    def _update_exhausted(self, node: Node) -> None:
+        node.exhausted = node.terminal or (node.expanded and bool(node.children) and all(c.exhausted for c in node.children))
+
+    def backup(self, leaf: Node, new_children: Sequence[Node] = ()) -> None:
+        """From the leaf up to the root: the paper's rule, or the new samples (``rollout_nodes``)."""
+        if self.backup_mode == "paper":
+            node: Node | None = leaf
+            while node is not None:
+                node.visits += 1
+                node.q = self.node_value(node)
+                self._update_exhausted(node)
+                node = node.parent
+            return
+        if new_children:
+            n = sum(c.visits for c in new_children)
+            w = sum(c.q * c.visits for c in new_children)
+        else:  # a terminal selected again (classic mode): one more sample of its reward
+            n, w = (1, leaf.reward or 0.0) if leaf.terminal else (0, 0.0)
+        node = leaf
         while node is not None:
-            node.visits += 1
-            node.q = self.node_value(node)
-            node.exhausted = node.terminal or (bool(node.children) and all(c.exhausted for c in node.children))
+            node.add_samples(n, w)
+            self._update_exhausted(node)
             node = node.parent
 
     # one iteration of many trees ---------------------------------------------------------------
@@ -261,8 +434,11 @@ class MCTS:
         open_pairs = [(t, leaf) for t, leaf in zip(trees, leaves) if not leaf.terminal]
         new = self.expand([t for t, _ in open_pairs], [leaf for _, leaf in open_pairs])
         self.evaluate(new)
+        by_leaf: dict[int, list[Node]] = {}
+        for _, child in new:
+            by_leaf.setdefault(id(child.parent), []).append(child)
         for tree, leaf in zip(trees, leaves):
-            self.backup(leaf)
+            self.backup(leaf, by_leaf.get(id(leaf), ()))
             tree.iterations += 1
 
     def search(self, trees: Sequence[Tree], iterations: int) -> None:

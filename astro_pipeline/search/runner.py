@@ -5,11 +5,14 @@ Design choices:
 * Up to ``parallel_trees`` trees are active at once and advance in lock-step: one MCTS iteration of
   all of them costs one expansion generation call, one rollout generation call and one verifier
   call (more generation calls only when ``max_sequences_per_call`` splits a phase).
-* A tree is finished after ``iterations`` iterations, or earlier when nothing is left to expand
-  (every leaf terminal, with ``skip_exhausted``); it is turned into ``tree_nodes`` rows and
-  handed to ``on_tree(problem_id, nodes_df)`` right away, and its slot is refilled from the queue,
-  so a killed run loses at most the trees in flight. ``done_ids`` (problem ids already written)
-  are skipped: resuming never re-searches a finished problem.
+* A tree is finished after ``iterations`` iterations ("iterations"), earlier when nothing is left
+  to expand ("exhausted": every leaf terminal, with ``skip_exhausted``), or, with ``early_stop``,
+  once procedure cloning has what it needs ("cloning_ready": a correct terminal and
+  ``stop_incorrect`` incorrect ones with pairwise distinct answers, after ``min_iterations``). The
+  reason is kept on the tree (``stop_reason`` of its root row). A finished tree is turned into
+  ``tree_nodes`` rows and handed to ``on_tree(problem_id, nodes_df)`` right away, and its slot is
+  refilled from the queue, so a killed run loses at most the trees in flight. ``done_ids``
+  (problem ids already written) are skipped: resuming never re-searches a finished problem.
 * Problems without a gold answer (null or blank) are skipped and counted: a tree searched against
   no reference would only ever hold "incorrect" terminals.
 * Progress: a tqdm bar (problems, tokens/s) when ``progress`` is true (None: when stderr is a
@@ -22,11 +25,12 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import polars as pl
 
+from astro_pipeline.cloning.tree import answer_key
 from astro_pipeline.llm.protocol import Backend
 from astro_pipeline.search.llm_world import LLMStepWorld, Problem
 from astro_pipeline.search.mcts import MCTS, Tree
@@ -52,6 +56,9 @@ class SearchSummary:
     generate_calls: int = 0
     rollouts: int = 0
     rollouts_truncated: int = 0
+    merged_samples: int = 0  # sampled steps folded into an identical sibling or rollout step
+    stop_reasons: dict[str, int] = field(default_factory=dict)  # why the trees stopped
+    mean_iterations: float = 0.0
     wall_s: float = 0.0
     generation_s: float = 0.0
     outside_generation_s: float = 0.0
@@ -66,6 +73,29 @@ def _tree_facts(tree: Tree) -> tuple[int, bool, bool]:
     terminals = [n for n in tree.nodes if n.terminal and n.reward is not None]
     correct = [bool(n.payload.get("correct")) for n in terminals]
     return len(tree.nodes), any(correct), any(not c for c in correct)
+
+
+def cloning_ready(tree: Tree, need_incorrect: int) -> bool:
+    """Whether ``tree`` holds what procedure cloning needs: a correct terminal and ``need_incorrect``
+    incorrect terminals whose answers are pairwise distinct and differ from every correct answer."""
+    terminals = [n for n in tree.nodes if n.terminal and n.reward is not None]
+    correct = {answer_key(n.payload.get("answer")) for n in terminals if n.payload.get("correct")}
+    if not correct:
+        return False
+    wrong = {answer_key(n.payload.get("answer")) for n in terminals
+             if not n.payload.get("correct") and n.payload.get("answer") is not None}
+    return len(wrong - correct - {None}) >= need_incorrect
+
+
+def stop_reason(tree: Tree, mcts: MCTS, settings: SearchSettings) -> str | None:
+    """Why ``tree`` is finished now (see the module docstring), or None while it goes on."""
+    if settings.early_stop and tree.iterations >= settings.min_iterations and cloning_ready(tree, settings.stop_incorrect):
+        return "cloning_ready"
+    if mcts.exhausted(tree):
+        return "exhausted"
+    if tree.iterations >= settings.iterations:
+        return "iterations"
+    return None
 
 
 def _problems(frame: pl.DataFrame) -> list[Problem]:
@@ -136,27 +166,34 @@ def search_problems(
 
     generator = MeteredBackend(backend, settings.max_sequences_per_call)
     world = LLMStepWorld(generator, make_reward_fn(verifier), settings)
-    mcts = MCTS(world, c_puct=settings.c_puct, max_depth=settings.max_depth, skip_exhausted=settings.skip_exhausted)
+    mcts = MCTS(world, c_puct=settings.c_puct, max_depth=settings.max_depth, skip_exhausted=settings.skip_exhausted,
+                merge_siblings=settings.merge_siblings, max_children=settings.k, backup=settings.backup)
     queue = deque(with_gold)
     active: list[Tree] = []
     bar = _Progress(len(with_gold), progress, log)
-    n_nodes = n_correct = n_both = 0
+    n_nodes = n_correct = n_both = n_iterations = 0
+    reasons: dict[str, int] = {}
     try:
         while queue or active:
             while queue and len(active) < settings.parallel_trees:
                 problem = queue.popleft()
                 active.append(mcts.new_tree(world.root_state(problem), key=problem))
             mcts.step(active)
-            finished = [t for t in active if t.iterations >= settings.iterations or mcts.exhausted(t)]
-            active = [t for t in active if not (t.iterations >= settings.iterations or mcts.exhausted(t))]
+            for tree in active:
+                tree.stop_reason = stop_reason(tree, mcts, settings)
+            finished = [t for t in active if t.stop_reason is not None]
+            active = [t for t in active if t.stop_reason is None]
             for tree in finished:
                 nodes, has_correct, has_incorrect = _tree_facts(tree)
                 n_nodes += nodes
                 n_correct += has_correct
                 n_both += has_correct and has_incorrect
+                n_iterations += tree.iterations
+                summary.merged_samples += tree.merged
+                reasons[tree.stop_reason] = reasons.get(tree.stop_reason, 0) + 1
                 summary.problems_searched += 1
                 if on_tree is not None:
-                    on_tree(tree.key.problem_id, tree_to_frame(tree.key.dataset, tree.key.problem_id, tree.root))
+                    on_tree(tree.key.problem_id, tree_to_frame(tree.key.dataset, tree.key.problem_id, tree))
             bar.update(summary.problems_searched, len(finished), generator.stats.tokens,
                        time.perf_counter() - t_start, len(active))
     finally:
@@ -166,6 +203,8 @@ def search_problems(
     summary.share_with_correct = n_correct / n if n else 0.0
     summary.share_with_both = n_both / n if n else 0.0
     summary.mean_nodes = n_nodes / n if n else 0.0
+    summary.mean_iterations = n_iterations / n if n else 0.0
+    summary.stop_reasons = dict(sorted(reasons.items()))
     summary.tokens_generated = generator.stats.tokens
     summary.generate_calls = generator.stats.calls
     summary.generation_s = generator.stats.seconds

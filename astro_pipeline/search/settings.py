@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from astro_pipeline.config import setting
 
 PRIOR_NORMALIZATIONS = ("sequence", "per_token", "uniform")
+BACKUPS = ("paper", "rollout_nodes")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,30 @@ class SearchSettings:
         "nothing left stops early; false = classic MCTS, where a selected terminal is backed up again",
     )
     system_prompt: str = setting("", "optional system message before the problem ('' = none)")
+    # how much of the generated text is kept, and when a tree stops (issue 17; paper: merge off, paper, no stop)
+    expansion_samples: int = setting(
+        0, "samples drawn per expansion (0 = k); after merging identical steps at most k distinct ones become children"
+    )
+    merge_siblings: bool = setting(
+        True,
+        "merge sampled steps that are equal up to whitespace into one child carrying the prior mass of all its "
+        "copies (merges are counted); false = every sample is its own child, as in the paper",
+    )
+    backup: str = setting(
+        "rollout_nodes",
+        "'rollout_nodes': each rollout is added to the tree as a chain of nodes (its terminal counts for cloning, its "
+        "steps can be expanded later) and counts as one visit of every node it passes; 'paper': rollouts only give "
+        "R(s') and the paper's backup formula applies (see astro_pipeline.search.mcts)",
+    )
+    early_stop: bool = setting(
+        True,
+        "stop a tree once procedure cloning has what it needs: a correct terminal and stop_incorrect incorrect "
+        "terminals with pairwise distinct answers (after min_iterations); false = always run `iterations`",
+    )
+    stop_incorrect: int = setting(
+        2, "incorrect terminals with distinct answers a tree needs before it stops early (the largest k of cloning.backtracks)"
+    )
+    min_iterations: int = setting(1, "iterations a tree always gets before it may stop early")
 
     def __post_init__(self) -> None:
         if self.prior_normalization not in PRIOR_NORMALIZATIONS:
@@ -71,6 +96,10 @@ class SearchSettings:
         for name in ("k", "m", "iterations", "max_depth", "max_step_tokens", "max_rollout_tokens", "parallel_trees"):
             if getattr(self, name) < 1:
                 raise ValueError(f"search.{name} must be >= 1, got {getattr(self, name)}")
+        if self.backup not in BACKUPS:
+            raise ValueError(f"search.backup must be one of {BACKUPS}, got {self.backup!r}")
+        if self.expansion_samples < 0 or self.stop_incorrect < 0 or self.min_iterations < 0:
+            raise ValueError("search: expansion_samples, stop_incorrect and min_iterations must be >= 0")
         if self.max_sequences_per_call < 0:
             raise ValueError("search.max_sequences_per_call must be >= 0 (0 = no limit)")
         if self.c_puct < 0 or self.expansion_temperature < 0 or self.rollout_temperature < 0:

@@ -2,8 +2,12 @@
 
 Design: one row per node, exactly the columns of ``TREE_NODES_SCHEMA`` (procedure cloning reads
 them), rows in node-id order (= creation order, root 0). Non-terminals have ``correct`` null and
-``answer`` null; ``reward`` is null for a node never evaluated (the root). The root's step is "",
-its prior 1.0, its step log-prob and token count 0. ``frame_to_tree`` rebuilds ``Node`` objects
+``answer`` null; ``reward`` is null for a node never evaluated (the root, rollout steps). The root's
+step is "", its prior 1.0, its step log-prob and token count 0; a rollout step has no log-prob or
+token count of its own (null: the backend reports them per rollout). ``origin`` says how a node
+came to be (root, expansion, rollout), ``n_copies`` how many identical samples were merged into it,
+and the root row alone carries the tree's facts: ``tree_iterations``, ``stop_reason`` and
+``tree_merged`` (samples folded into identical siblings or rollout steps). ``frame_to_tree`` rebuilds a ``Tree`` of ``Node`` objects
 (without the world's state, which is not stored: a node's steps are the ``action`` values along
 ``node.path()``), so ``tree_to_frame(frame_to_tree(df))`` reproduces ``df``.
 """
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from astro_pipeline.search.mcts import Node
+from astro_pipeline.search.mcts import Node, Tree
 
 TREE_NODES_SCHEMA: dict[str, pl.DataType] = {
     "dataset": pl.String(),
@@ -32,11 +36,18 @@ TREE_NODES_SCHEMA: dict[str, pl.DataType] = {
     "rollout_correct": pl.Int64(),
     "step_logprob": pl.Float64(),
     "step_tokens": pl.Int64(),
+    "origin": pl.String(),
+    "expanded": pl.Boolean(),
+    "n_copies": pl.Int64(),
+    "tree_iterations": pl.Int64(),
+    "stop_reason": pl.String(),
+    "tree_merged": pl.Int64(),
 }
 
 
-def _row(dataset: str, problem_id: str, node: Node) -> dict:
+def _row(dataset: str, problem_id: str, node: Node, tree: Tree | None) -> dict:
     p = node.payload
+    root = node.parent is None
     return {
         "dataset": dataset,
         "problem_id": problem_id,
@@ -53,14 +64,22 @@ def _row(dataset: str, problem_id: str, node: Node) -> dict:
         "reward": node.reward,
         "n_rollouts": int(p.get("n_rollouts", 0)),
         "rollout_correct": int(p.get("rollout_correct", 0)),
-        "step_logprob": float(p.get("step_logprob", 0.0)),
-        "step_tokens": int(p.get("step_tokens", 0)),
+        "step_logprob": None if p.get("step_logprob") is None and not root else float(p.get("step_logprob", 0.0)),
+        "step_tokens": None if p.get("step_tokens") is None and not root else int(p.get("step_tokens", 0)),
+        "origin": node.origin,
+        "expanded": node.expanded,
+        "n_copies": node.copies,
+        "tree_iterations": tree.iterations if root and tree is not None else None,
+        "stop_reason": tree.stop_reason if root and tree is not None else None,
+        "tree_merged": tree.merged if root and tree is not None else None,
     }
 
 
-def tree_to_frame(dataset: str, problem_id: str, root: Node) -> pl.DataFrame:
-    """The ``tree_nodes`` rows of one tree, ordered by node_id."""
-    rows = sorted((_row(dataset, problem_id, n) for n in root.walk()), key=lambda r: r["node_id"])
+def tree_to_frame(dataset: str, problem_id: str, root: Node | Tree) -> pl.DataFrame:
+    """The ``tree_nodes`` rows of one tree (a ``Tree``, or its root ``Node`` without tree facts), by node_id."""
+    tree = root if isinstance(root, Tree) else None
+    start = root.root if isinstance(root, Tree) else root
+    rows = sorted((_row(dataset, problem_id, n, tree) for n in start.walk()), key=lambda r: r["node_id"])
     return pl.DataFrame(rows, schema=TREE_NODES_SCHEMA, orient="row")
 
 
@@ -68,8 +87,8 @@ def empty_tree_frame() -> pl.DataFrame:
     return pl.DataFrame(schema=TREE_NODES_SCHEMA)
 
 
-def frame_to_tree(df: pl.DataFrame, dataset: str | None = None, problem_id: str | None = None) -> Node:
-    """The root ``Node`` of the one tree in ``df`` (or of the tree selected by dataset/problem_id)."""
+def frame_to_tree(df: pl.DataFrame, dataset: str | None = None, problem_id: str | None = None) -> Tree:
+    """The one tree in ``df`` (or the tree selected by dataset/problem_id), with its tree facts."""
     if dataset is not None:
         df = df.filter(pl.col("dataset") == dataset)
     if problem_id is not None:
@@ -88,11 +107,14 @@ def frame_to_tree(df: pl.DataFrame, dataset: str | None = None, problem_id: str 
             depth=r["depth"],
             action=r["step"] if parent is not None else None,
             prior=r["prior"],
-            logprob=r["step_logprob"],
+            logprob=r["step_logprob"] or 0.0,
             visits=r["visits"],
             q=r["q_value"],
             reward=r["reward"],
             terminal=r["is_terminal"],
+            expanded=bool(r.get("expanded")),
+            origin=r.get("origin") or ("root" if parent is None else "expansion"),
+            copies=r.get("n_copies") or 1,
             payload={
                 "answer": r["answer"],
                 "correct": r["correct"],
@@ -108,10 +130,13 @@ def frame_to_tree(df: pl.DataFrame, dataset: str | None = None, problem_id: str 
     roots = [n for n in nodes.values() if n.parent is None]
     if len(roots) != 1:
         raise ValueError(f"expected one root, found {len(roots)}")
-    return roots[0]
+    first = df.filter(pl.col("parent_id").is_null()).row(0, named=True)
+    return Tree(root=roots[0], key=(keys.row(0)), nodes=[nodes[i] for i in sorted(nodes)],
+                iterations=first.get("tree_iterations") or 0, merged=first.get("tree_merged") or 0,
+                stop_reason=first.get("stop_reason"))
 
 
-def frame_to_trees(df: pl.DataFrame) -> dict[tuple[str, str], Node]:
+def frame_to_trees(df: pl.DataFrame) -> dict[tuple[str, str], Tree]:
     """Every tree in ``df``, keyed by (dataset, problem_id)."""
     return {
         (ds, pid): frame_to_tree(part)

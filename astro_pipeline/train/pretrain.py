@@ -58,11 +58,13 @@ import transformers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from astro_pipeline.config import to_dict
-from astro_pipeline.data.synthetic import SyntheticSettings, generate_rows
-from astro_pipeline.llm.device import set_threads
+from astro_pipeline.cloning.settings import PhraseBank
+from astro_pipeline.data.synthetic import SyntheticSettings
+from astro_pipeline.llm.device import set_threads, training_autocast
 from astro_pipeline.llm.settings import BackendSettings
 from astro_pipeline.llm.transformers_backend import TransformersBackend
 from astro_pipeline.train.base_eval import sampled_pass_at_1
+from astro_pipeline.train.demo_corpus import Document, pretraining_documents, tokenizer_texts
 from astro_pipeline.train.settings import BaseModelSettings
 from astro_pipeline.train.tokenizer import train_demo_tokenizer
 from astro_pipeline.verify import BatchVerifier, VerifySettings
@@ -105,25 +107,56 @@ def prompt_text(tokenizer: PreTrainedTokenizerBase, problem: str) -> str:
     )
 
 
-def encode_examples(tokenizer: PreTrainedTokenizerBase, rows: list[dict]) -> list[tuple[list[int], int]]:
-    """(token ids, prompt length) per row: prompt, solution, EOS. Loss later covers ids[prompt_len:]."""
+def encode_examples(
+    tokenizer: PreTrainedTokenizerBase, docs: list[Document], loss_on_prompt: bool = True
+) -> list[tuple[list[int], int]]:
+    """(token ids, first position with a loss) per document: prompt, completion, EOS.
+
+    ``loss_on_prompt``: the loss covers the whole text (a language model of prompts too), else only
+    the completion and its EOS.
+    """
     out = []
-    for row in rows:
-        prompt = tokenizer(prompt_text(tokenizer, row["problem"]), add_special_tokens=False)["input_ids"]
-        completion = tokenizer(row["solution"], add_special_tokens=False)["input_ids"]
-        out.append((prompt + completion + [tokenizer.eos_token_id], len(prompt)))
+    for doc in docs:
+        prompt = tokenizer(prompt_text(tokenizer, doc.prompt), add_special_tokens=False)["input_ids"]
+        completion = tokenizer(doc.completion, add_special_tokens=False)["input_ids"]
+        out.append((prompt + completion + [tokenizer.eos_token_id], 0 if loss_on_prompt else len(prompt)))
     return out
 
 
-def _batch(examples: list[tuple[list[int], int]], pad_id: int) -> dict[str, torch.Tensor]:
-    width = max(len(ids) for ids, _ in examples)
-    input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(examples), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(examples), width), dtype=torch.long)
-    for i, (ids, n_prompt) in enumerate(examples):
-        t = torch.tensor(ids)
-        input_ids[i, : len(ids)] = t
-        labels[i, n_prompt : len(ids)] = t[n_prompt:]
+Row = tuple[list[int], list[int]]  # token ids, labels (-100 where there is no loss)
+
+
+def pack_examples(examples: list[tuple[list[int], int]], length: int) -> list[Row]:
+    """Rows of whole consecutive examples, each row at most ``length`` tokens (0 = one example per row).
+
+    Packing makes every position up to ``length`` a trained one: the reflective traces SFT teaches
+    are 3-4x longer than a solved problem, and a model pretrained on ~90-token documents lost track
+    of its problem past that (measured: after a restart it applied operations the problem does not
+    have). An example longer than ``length`` gets a row of its own. Attention is not masked between
+    the examples of a row, as in ordinary language-model pretraining.
+    """
+    rows: list[Row] = []
+    ids: list[int] = []
+    labels: list[int] = []
+    for example, first_loss in examples:
+        if ids and (length <= 0 or len(ids) + len(example) > length):
+            rows.append((ids, labels))
+            ids, labels = [], []
+        ids = ids + example
+        labels = labels + [-100] * first_loss + example[first_loss:]
+    if ids:
+        rows.append((ids, labels))
+    return rows
+
+
+def _batch(rows: list[Row], pad_id: int) -> dict[str, torch.Tensor]:
+    width = max(len(ids) for ids, _ in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (ids, row_labels) in enumerate(rows):
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        labels[i, : len(ids)] = torch.tensor(row_labels)
         mask[i, : len(ids)] = 1
     return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
 
@@ -165,10 +198,13 @@ def train_base_model(
     synthetic_settings: SyntheticSettings,
     out_dir: str | Path,
     on_log: OnLog | None = None,
+    phrases: PhraseBank | None = None,
 ) -> dict[str, Any]:
     """Build the base model into ``out_dir``: train it (kind=demo) or resolve and check it (pretrained).
 
     ``on_log(step, {"loss": ..., "lr": ...})`` is called every ``log_every`` steps (demo only).
+    ``phrases``: the recipe's phrase bank, whose words the demo tokenizer and the plain pretraining
+    documents hold (None = no plain documents).
     Returns a JSON-able summary, also written to ``out_dir/astro_base_model.json``.
     """
     out = Path(out_dir)
@@ -178,40 +214,47 @@ def train_base_model(
 
         summary = check_pretrained(settings.model)
     else:
-        summary = _train_demo(settings, synthetic_settings, out, on_log)
+        summary = _train_demo(settings, synthetic_settings, out, on_log, phrases)
     summary = {**summary, "settings": to_dict(settings), "synthetic": to_dict(synthetic_settings), "versions": library_versions()}
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
 
 
 def _train_demo(
-    settings: BaseModelSettings, synthetic_settings: SyntheticSettings, out: Path, on_log: OnLog | None
+    settings: BaseModelSettings, synthetic_settings: SyntheticSettings, out: Path, on_log: OnLog | None,
+    phrases: PhraseBank | None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     threads = set_threads(settings.threads)
-    rows = generate_rows("train", synthetic_settings)
+    autocast, precision_reason = training_autocast(settings.precision, torch.device("cpu"))
+    docs = pretraining_documents(synthetic_settings, phrases, settings.phrase_docs_share, settings.seed,
+                                 settings.forward_docs_share)
     # hold problems out only when a check can happen (a short run trains on every problem)
     check_target = (
         settings.target_pass_at_1 > 0 and settings.dev_problems > 0 and settings.steps >= settings.target_check_from
     )
-    dev_rows = rows[-settings.dev_problems :] if check_target else []
-    train_rows = rows[: len(rows) - len(dev_rows)]
-    if not train_rows:
-        raise ValueError("base_model: no training problems left after holding out dev_problems")
-    tokenizer = train_demo_tokenizer((r["problem"] + "\n" + r["solution"] for r in train_rows), settings.vocab_size)
-    examples = encode_examples(tokenizer, train_rows)
+    problem_docs = [d for d in docs if d.kind == "problem"]
+    dev_docs = problem_docs[-settings.dev_problems :] if check_target else []
+    held_out = {id(d) for d in dev_docs}
+    train_docs = [d for d in docs if id(d) not in held_out]
+    if not train_docs:
+        raise ValueError("base_model: no training documents left after holding out dev_problems")
+    tokenizer = train_demo_tokenizer(tokenizer_texts(train_docs, phrases), settings.vocab_size)
+    examples = encode_examples(tokenizer, train_docs, settings.loss_on_prompt)
     longest = max(len(ids) for ids, _ in examples)
-    if longest > settings.max_position_embeddings:
-        raise ValueError(f"base_model: a training example has {longest} tokens > max_position_embeddings")
+    if max(longest, settings.pack_length) > settings.max_position_embeddings:
+        raise ValueError(f"base_model: rows of {max(longest, settings.pack_length)} tokens > max_position_embeddings")
+    rows = pack_examples(examples, settings.pack_length)
 
     torch.manual_seed(settings.seed)
     model = LlamaForCausalLM(demo_config(settings, tokenizer))
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.bos_token_id = None
+    dev_rows = [{"problem": d.prompt, "answer": d.answer} for d in dev_docs]
     check = _TargetCheck(settings, model, tokenizer, dev_rows, threads) if check_target else None
     try:
-        run = _optimize(settings, model, examples, tokenizer.pad_token_id, check, on_log)
+        run = _optimize(settings, model, rows, tokenizer.pad_token_id, check, on_log, autocast)
     finally:
         if check is not None:
             check.close()
@@ -226,28 +269,34 @@ def _train_demo(
         "n_params": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),
         "n_train_examples": len(examples),
-        "n_dev_problems": len(dev_rows),
+        "n_rows": len(rows),
+        "n_plain_documents": sum(d.kind == "plain" for d in train_docs),
+        "n_forward_documents": sum(d.kind == "forward" for d in train_docs),
+        "n_dev_problems": len(dev_docs),
         "longest_example_tokens": longest,
         "max_steps": settings.steps,
         "target_checks": check.history if check is not None else [],
         **run,
         "train_wall_s": round(train_s, 1),
         "threads": threads,
+        "bf16_autocast": autocast,
+        "precision_reason": precision_reason,
     }
 
 
 def _optimize(
     settings: BaseModelSettings,
     model: LlamaForCausalLM,
-    examples: list[tuple[list[int], int]],
+    rows: list[Row],
     pad_id: int,
     check: _TargetCheck | None,
     on_log: OnLog | None,
+    autocast: bool,
 ) -> dict[str, Any]:
     """The optimizer loop: at most ``settings.steps`` steps, fewer if the target check is met."""
     model.train()
     optimizer = _optimizer(model, settings)
-    batches = _batches(len(examples), settings.batch_size, random.Random(settings.seed))
+    batches = _batches(len(rows), settings.batch_size, random.Random(settings.seed))
     log_loss, log_n, tokens_seen, last_loss = 0.0, 0, 0, float("nan")
     curve: list[dict[str, float]] = []
     steps_done, reached = 0, False
@@ -255,9 +304,9 @@ def _optimize(
         lr = lr_at(step, settings)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        batch = _batch([examples[i] for i in next(batches)], pad_id)
+        batch = _batch([rows[i] for i in next(batches)], pad_id)
         tokens_seen += int(batch["attention_mask"].sum())
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             loss = model(**batch).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -26,7 +26,9 @@ class BaseModelSettings:
     kind: str = setting("demo", "demo: train a tiny Llama from scratch on synthetic_train; pretrained: use `model`")
     model: str = setting("", "model reference for kind=pretrained: local folder, s3:// folder or hub id")
     # demo tokenizer and architecture
-    vocab_size: int = setting(512, "demo tokenizer: largest vocabulary (BPE over bytes; the corpus needs ~480)")
+    vocab_size: int = setting(
+        1024, "demo tokenizer: largest vocabulary (BPE over bytes stops when every word is whole; the demo needs ~500)"
+    )
     hidden_size: int = setting(128, "demo Llama: hidden size")
     num_layers: int = setting(4, "demo Llama: decoder layers")
     num_heads: int = setting(4, "demo Llama: attention heads (also key/value heads)")
@@ -34,7 +36,11 @@ class BaseModelSettings:
     max_position_embeddings: int = setting(512, "demo Llama: longest sequence (prompt + completion)")
     # demo optimisation
     steps: int = setting(1500, "demo: most optimizer steps (the training budget; training usually stops earlier at target_pass_at_1)")
-    batch_size: int = setting(16, "demo: sequences per optimizer step")
+    batch_size: int = setting(4, "demo: rows per optimizer step (a row packs several documents, see pack_length)")
+    pack_length: int = setting(
+        384, "demo: pack whole documents into rows of at most this many tokens, so every position up to it is trained "
+        "(reflective traces are 3-4x longer than a solved problem); 0 = one document per row"
+    )
     lr: float = setting(3e-3, "demo: peak learning rate (AdamW)")
     warmup_steps: int = setting(50, "demo: linear warmup steps before the cosine decay")
     min_lr_ratio: float = setting(0.1, "demo: final learning rate as a fraction of the peak")
@@ -42,7 +48,24 @@ class BaseModelSettings:
     beta1: float = setting(0.9, "demo: AdamW beta1")
     beta2: float = setting(0.95, "demo: AdamW beta2")
     grad_clip: float = setting(1.0, "demo: gradient-norm clip (0 disables)")
-    bf16: bool = setting(True, "demo: bfloat16 autocast for the forward pass (CPU with AVX512-BF16, or CUDA)")
+    precision: str = setting(
+        "auto",
+        "demo: auto = bfloat16 autocast only where the CPU has native bf16 (AVX512-BF16 or AMX), else fp32; or "
+        "fp32 / bf16 (on an AVX2-only CPU bf16 autocast was 9.4x slower per step)",
+    )
+    loss_on_prompt: bool = setting(
+        True, "demo: the loss covers the whole text, prompt included (a language model of problems too), not the solution only"
+    )
+    forward_docs_share: float = setting(
+        0.5,
+        "demo (guess_check world): chain-world problems over the same ranges per problem document, so the base "
+        "model computes an attempt's arithmetic from its guess instead of steering it to the stated result",
+    )
+    phrase_docs_share: float = setting(
+        0.1,
+        "demo: plain documents ('Say something.' -> three phrase-bank sentences) per problem document, so the base "
+        "model speaks its reflections' words before SFT without having seen search (0 = none)",
+    )
     seed: int = setting(0, "demo: seed of initialisation and batch order")
     threads: int = setting(0, "demo: torch CPU threads; 0 = the cores not busy now (1 minimum)")
     log_every: int = setting(10, "demo: report mean loss and lr every this many steps")
@@ -70,7 +93,13 @@ class BaseModelSettings:
             raise ValueError("base_model.kind=pretrained needs base_model.model")
         if not 0.0 <= self.target_pass_at_1 <= 1.0:
             raise ValueError("base_model.target_pass_at_1 must be in [0, 1]")
+        if self.pack_length < 0 or self.batch_size < 1:
+            raise ValueError("base_model: pack_length must be >= 0 and batch_size >= 1")
         if self.target_check_every < 1 or self.dev_samples < 1 or self.dev_problems < 0:
             raise ValueError("base_model: target_check_every and dev_samples must be >= 1, dev_problems >= 0")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"base_model.precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if not 0.0 <= self.phrase_docs_share <= 1.0 or not 0.0 <= self.forward_docs_share <= 2.0:
+            raise ValueError("base_model.phrase_docs_share must be in [0, 1] and forward_docs_share in [0, 2]")
         if self.hidden_size % self.num_heads:
             raise ValueError("base_model.hidden_size must be divisible by num_heads")

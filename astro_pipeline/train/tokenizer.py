@@ -7,10 +7,12 @@ Design choices:
   middle of a training example: MCTS continues partial solutions that end in the step delimiter),
   words with their leading space (" Multiply") and punctuation runs. A space before a digit is its
   own token, so numbers look the same whatever precedes them.
-* The model is BPE over a byte-level alphabet, trained on the demo corpus: every word of that
-  corpus becomes one token (word-level in effect), and any other text (the reflection phrases of
-  the CoT stage, user input) still encodes, byte by byte, instead of becoming ``<unk>``.
-  ``EXTRA_WORDS`` adds words the later stages are likely to write, so that they are single tokens.
+* The model is BPE over a byte-level alphabet, trained on the demo corpus: with a vocabulary
+  large enough for every merge (BPE stops early when nothing is left to merge), every word of that
+  corpus becomes one token (word-level in effect), and any other text (user input) still encodes,
+  byte by byte, instead of becoming ``<unk>``. The caller puts the phrase bank's text into the
+  corpus (``demo_corpus.tokenizer_texts``): a reflection spelled in pieces ("B", "ut", " w", "a",
+  "it") is what a 512-entry tokenizer without the bank did, and the SFT model then wrote word salad.
 * Special tokens: ``<|pad|>``, ``<|eos|>`` and one per chat role. The chat template is
   ``<|user|>\\n{content}\\n<|assistant|>\\n{content}<|eos|>\\n``; the assistant content sits in
   ``{% generation %}`` markers so TRL's ``assistant_only_loss`` works with it.
@@ -40,17 +42,6 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
 )
 
-# Words the later stages (verbalized search, reflections) are likely to use; one line of text is
-# enough to make each a single token. Unlisted words still encode byte by byte.
-EXTRA_WORDS = (
-    "Wait, is this solution right so far? Let me check. Hmm, I am not sure. That seems wrong, and "
-    "this does not look right. Let's go back to where we computed the step and try again. Let's "
-    "restart our solution from the beginning. This seems right, so the solution is correct. "
-    "First, next, then, finally, so, but, because, maybe, actually, therefore, we, I, it, an, of, to, "
-    "result, value, number, answer, step, problem, verify, mistake, error, again, instead, other."
-)
-
-
 def _backend(vocab_size: int) -> tuple[Tokenizer, trainers.BpeTrainer]:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence(
@@ -70,10 +61,10 @@ def _backend(vocab_size: int) -> tuple[Tokenizer, trainers.BpeTrainer]:
     return tok, trainer
 
 
-def train_demo_tokenizer(texts: Iterable[str], vocab_size: int = 512) -> PreTrainedTokenizerFast:
-    """Train the demo tokenizer on ``texts`` (plus ``EXTRA_WORDS``) and wrap it for transformers."""
+def train_demo_tokenizer(texts: Iterable[str], vocab_size: int = 1024) -> PreTrainedTokenizerFast:
+    """Train the demo tokenizer on ``texts`` and wrap it for transformers (``vocab_size`` is a ceiling)."""
     tok, trainer = _backend(vocab_size)
-    tok.train_from_iterator(_with_extra(texts), trainer=trainer)
+    tok.train_from_iterator(texts, trainer=trainer)
     hf = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token=EOS,
@@ -86,7 +77,3 @@ def train_demo_tokenizer(texts: Iterable[str], vocab_size: int = 512) -> PreTrai
     )
     return hf
 
-
-def _with_extra(texts: Iterable[str]) -> Iterable[str]:
-    yield from texts
-    yield EXTRA_WORDS

@@ -30,3 +30,19 @@ def table_file(table: str, name: str, group: str | None = None) -> str:
         raise ValueError(f"table {table!r} files live in sub-folders: pass group=")
     folder = f"tables/{table}/{group}" if nested else f"tables/{table}"
     return f"{folder}/{name}.parquet"
+
+
+def dataset_artifacts(store, dataset: str, stages: tuple[str, ...]) -> list[str]:
+    """Relative paths of every table file made for one dataset, with their manifests, sorted.
+
+    That is its problems and quarantine rows, search trees, traces, CoT examples, and the evaluation
+    generations and scores of each model stage on it (``<dataset>__<stage>``; exact names, so
+    dataset "a" never claims the files of a dataset "a__b"). Dataset names hold no glob
+    characters ([a-z0-9_-]).
+    """
+    files = [f"tables/{t}/{dataset}.parquet" for t in ("problems", "traces", "cot_examples")]
+    files += [f"tables/{t}/{dataset}__{stage}.parquet" for t in ("eval_generations", "eval_scores") for stage in stages]
+    files += [f"{f}.manifest.json" for f in files] + [f"tables/tree_nodes/{dataset}.manifest.json"]
+    found = [f for f in files if store.exists(f)]
+    found += store.glob(f"tables/quarantine/*/{dataset}.parquet") + store.glob(f"tables/tree_nodes/{dataset}/*")
+    return sorted(set(found))

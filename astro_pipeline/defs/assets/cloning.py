@@ -12,11 +12,13 @@ from dagster import AssetCheckExecutionContext, AssetExecutionContext
 from astro_pipeline.cloning import check_corpus, linearize_trees, verbalize_traces
 from astro_pipeline.config import to_dict
 from astro_pipeline.defs.assets.base_model import base_model_ref
-from astro_pipeline.defs.assets.common import markdown_table
+from astro_pipeline.defs.assets.common import markdown_table, read_problems
+from astro_pipeline.defs.models import load_model_dir
 from astro_pipeline.defs.partitions import dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.provenance import fingerprint, write_manifest
 from astro_pipeline.storage import ArtifactStore
+from astro_pipeline.train.token_loss import loss_by_segment
 from astro_pipeline.verify import BatchVerifier
 from astro_pipeline.warehouse import publish, table_file
 
@@ -49,7 +51,7 @@ def search_traces(context: AssetExecutionContext, astro: AstroResource) -> dg.Ma
     recipe, store = astro.recipe(), astro.store()
     settings = recipe.section("cloning")
     trees = load_trees(store, dataset)
-    problems = store.read_parquet(table_file("problems", dataset))
+    problems = read_problems(store, recipe, dataset)
     result = linearize_trees(trees, settings, problems=problems, backend=_backend_if_needed(astro, settings.self_eval))
     path = publish(astro.warehouse(), "traces", dataset, result.traces)
     write_manifest(store, path, settings=to_dict(settings), fingerprint=fingerprint(to_dict(settings)), stats=result.stats)
@@ -80,14 +82,16 @@ def cot_corpus(context: AssetExecutionContext, astro: AstroResource) -> dg.Mater
     settings = recipe.section("cloning")
     trees = load_trees(store, dataset)
     traces = store.read_parquet(table_file("traces", dataset))
-    problems = store.read_parquet(table_file("problems", dataset))
-    from transformers import AutoTokenizer
+    problems = read_problems(store, recipe, dataset)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from astro_pipeline.llm.model_ref import resolve_model_ref
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_ref(base_model_ref(astro)))
+    base_dir = load_model_dir(astro, "base")
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
     cot = verbalize_traces(traces, trees, problems, settings, tokenizer,
                            backend=_backend_if_needed(astro, settings.llm_rewrite))
+    # does the base model already speak the reflections' words? (nats per token, before any SFT)
+    base_loss = loss_by_segment(AutoModelForCausalLM.from_pretrained(base_dir), tokenizer,
+                                cot.filter(pl.col("n_backtracks") > 0), settings.phrases) if len(cot) else {}
     path = publish(astro.warehouse(), "cot_examples", dataset, cot)
     write_manifest(store, path, settings=to_dict(settings), fingerprint=fingerprint(to_dict(settings)))
     stats = cot.group_by("kind").agg(
@@ -98,6 +102,7 @@ def cot_corpus(context: AssetExecutionContext, astro: AstroResource) -> dg.Mater
     sample = sample if len(sample) else cot.head(1)
     metadata = {
         "examples": len(cot),
+        "base_model_nats_per_token": dg.MetadataValue.json(base_loss),
         "by_kind": dg.MetadataValue.md(markdown_table(stats)),
         "backtracks_histogram": dg.MetadataValue.json(
             {str(k): n for k, n in cot.group_by("n_backtracks").len().sort("n_backtracks").iter_rows()}),
@@ -121,7 +126,7 @@ def cot_corpus_is_sound(context: AssetCheckExecutionContext, astro: AstroResourc
             return verifier.verify(gold, f"\\boxed{{{answer}}}").verdict == "correct"
 
         problems_found = check_corpus(cot, store.read_parquet(table_file("traces", dataset)), load_trees(store, dataset),
-                                      store.read_parquet(table_file("problems", dataset)), verify,
+                                      read_problems(store, recipe, dataset), verify,
                                       settings=recipe.section("cloning"))
     return dg.AssetCheckResult(
         passed=not problems_found,

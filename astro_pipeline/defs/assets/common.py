@@ -1,4 +1,5 @@
-"""Small pieces shared by the asset modules: metric tables, local work folders, markdown tables."""
+"""Small pieces shared by the asset modules: metric tables, local work folders, markdown tables,
+the problems a stage works on."""
 
 import os
 import tempfile
@@ -7,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from astro_pipeline.storage import ArtifactStore
+from astro_pipeline.warehouse import table_file
 
 METRIC_SCHEMA = {"stage": pl.String, "step": pl.Int64, "name": pl.String, "value": pl.Float64}
 
@@ -18,6 +20,18 @@ def metrics_frame(stage: str, rows: list[tuple[int, str, float]]) -> pl.DataFram
     )
 
 
+def read_problems(store: ArtifactStore, recipe, dataset: str) -> pl.DataFrame:
+    """The problems of ``dataset`` that stages search, train and evaluate on.
+
+    ``datasets.limits`` applies here, not when loading: the problems table keeps every input row
+    (the rest are in quarantine), so a query shows the whole dataset, while the consumers take the
+    first N problems in source order (the order the table is written in).
+    """
+    problems = store.read_parquet(table_file("problems", dataset))
+    limit = recipe.section("datasets").limit_for(dataset)
+    return problems.head(limit) if limit is not None else problems
+
+
 def work_dir(store: ArtifactStore, name: str) -> Path:
     """A local folder for checkpoints and scratch: inside a local store, else under ASTRO_CACHE."""
     if store.is_local:
@@ -27,6 +41,14 @@ def work_dir(store: ArtifactStore, name: str) -> Path:
         path = cache / "work" / store.root.replace("://", "_").replace("/", "_") / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def train_corpus(astro) -> pl.DataFrame | None:
+    """The CoT corpus of the recipe's train datasets (None when none has been built yet)."""
+    store = astro.store()
+    files = [table_file("cot_examples", d) for d in astro.recipe().section("datasets").train]
+    present = [f for f in files if store.exists(f)]
+    return pl.concat([store.read_parquet(f) for f in present], how="vertical_relaxed") if present else None
 
 
 def markdown_table(df: pl.DataFrame, max_rows: int = 10, max_chars: int = 120) -> str:

@@ -14,15 +14,16 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from astro_pipeline.cloning import count_reflections
-from astro_pipeline.defs.assets.common import markdown_table, work_dir
-from astro_pipeline.defs.models import STAGES, stage_model_ref
+from astro_pipeline.cloning.budget import check_budget, truncation_warning
+from astro_pipeline.defs.assets.common import markdown_table, read_problems, train_corpus, work_dir
+from astro_pipeline.defs.models import STAGES, load_model_dir, stage_model_ref
 from astro_pipeline.defs.partitions import DATASET_PARTITIONS_NAME, dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.evaluate import evaluate_model
 from astro_pipeline.evaluate.report import build_report
 from astro_pipeline.llm.factory import make_backend
 from astro_pipeline.verify import BatchVerifier
-from astro_pipeline.warehouse import publish, table_file
+from astro_pipeline.warehouse import publish
 
 with warnings.catch_warnings():  # the mapping is marked beta; it is exactly the relation we mean
     warnings.simplefilter("ignore", dg.BetaWarning)
@@ -49,9 +50,14 @@ def eval_scores(context: AssetExecutionContext, astro: AstroResource) -> dg.Mate
     benchmark, stage = keys["benchmark"], keys["stage"]
     recipe, store = astro.recipe(), astro.store()
     settings, cloning = recipe.section("evaluate"), recipe.section("cloning")
-    problems = store.read_parquet(table_file("problems", benchmark))
+    problems = read_problems(store, recipe, benchmark)  # datasets.limits applies; max_problems below
+    corpus = train_corpus(astro)
+    if corpus is not None:  # completions like the taught ones must fit the budget
+        p99 = check_budget(corpus, settings.max_new_tokens, "evaluate.max_new_tokens")
+        context.log.info(f"evaluate.max_new_tokens {settings.max_new_tokens} >= corpus p99 {p99} tokens")
     model = stage_model_ref(astro, stage)
-    backend = make_backend(recipe.section("backend"), model)
+    # checked against its manifest first: a corrupt model fails here, named, instead of scoring garbage
+    backend = make_backend(recipe.section("backend"), load_model_dir(astro, stage))
 
     def progress(done: int, total: int) -> None:
         context.log.info(f"eval {benchmark}/{stage}: {done}/{total} problems scored")
@@ -67,6 +73,8 @@ def eval_scores(context: AssetExecutionContext, astro: AstroResource) -> dg.Mate
     score = result.score
     context.log.info(f"{benchmark}/{stage}: pass@1 {_fmt(score['pass_at_1'])} ± {_fmt(score['stderr'])}, "
                      f"greedy {_fmt(score['greedy'])}")
+    if (warning := truncation_warning(stage, benchmark, score.get("truncated_share"))) is not None:
+        context.log.warning(warning)
     return dg.MaterializeResult(metadata={k: v for k, v in {
         "pass_at_1": score["pass_at_1"],
         "stderr": score["stderr"],
@@ -75,6 +83,7 @@ def eval_scores(context: AssetExecutionContext, astro: AstroResource) -> dg.Mate
         "n_problems": score["n_problems"],
         "n_samples": score["n_samples"],
         "mean_backtracks": score.get("mean_backtracks"),
+        "truncated_share": score.get("truncated_share"),
         "model": model,
         "timings": dg.MetadataValue.json(result.timings),
     }.items() if v is not None})

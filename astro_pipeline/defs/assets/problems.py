@@ -25,15 +25,16 @@ def problems(context: AssetExecutionContext, astro: AstroResource) -> dg.Materia
     recipe, store = astro.recipe(), astro.store()
     source = DatasetRegistry(store).get(dataset)
     settings = recipe.section("problems")
+    # every row is loaded or quarantined; datasets.limits cuts where problems are used (read_problems)
     limit = recipe.section("datasets").limit_for(dataset)
-    loaded = load_problems(source, settings, synthetic_settings=recipe.section("synthetic"), limit=limit)
+    loaded = load_problems(source, settings, synthetic_settings=recipe.section("synthetic"))
 
     warehouse = astro.warehouse()
     path = publish(warehouse, "problems", dataset, loaded.problems)
     publish(warehouse, "quarantine", dataset, loaded.quarantine, group="problems")
-    settings_used = {"source": source.to_dict(), "problems": to_dict(settings), "limit": limit}
+    settings_used = {"source": source.to_dict(), "problems": to_dict(settings)}
     write_manifest(store, path, settings=settings_used, fingerprint=fingerprint(settings_used), stats=loaded.stats)
-    for reason, count in loaded.stats.get("quarantined_by_reason", {}).items():
+    for reason, count in loaded.stats["quarantine_reasons"].items():
         context.log.warning(f"{dataset}: {count} row(s) quarantined: {reason}")
     return dg.MaterializeResult(
         metadata={
@@ -41,6 +42,7 @@ def problems(context: AssetExecutionContext, astro: AstroResource) -> dg.Materia
             "source": source.location or source.kind,
             "problems": len(loaded.problems),
             "quarantined": len(loaded.quarantine),
+            **({"used_downstream": f"the first {limit} (datasets.limits)"} if limit is not None else {}),
             "stats": dg.MetadataValue.json(loaded.stats),
             "path": store.uri(path),
             "preview": dg.MetadataValue.md(markdown_table(loaded.problems.select("problem_id", "problem", "answer"),

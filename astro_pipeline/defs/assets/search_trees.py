@@ -16,13 +16,17 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from astro_pipeline.config import to_dict
-from astro_pipeline.defs.assets.base_model import MODEL_PATH, base_model_ref
+from astro_pipeline.data.synthetic_check import wrong_terminal_labels
+from astro_pipeline.defs.assets.base_model import MODEL_PATH
+from astro_pipeline.defs.assets.common import read_problems
+from astro_pipeline.defs.models import load_model_dir
 from astro_pipeline.defs.partitions import dataset_partitions
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.llm.factory import make_backend
 from astro_pipeline.provenance import fingerprint, read_manifest, write_manifest
 from astro_pipeline.search.runner import search_problems
 from astro_pipeline.storage import ArtifactStore, CorruptArtifactError
+from astro_pipeline.train.model_manifest import content_digest
 from astro_pipeline.verify import BatchVerifier
 from astro_pipeline.warehouse import Warehouse, table_file
 
@@ -57,10 +61,12 @@ def search_trees(context: AssetExecutionContext, astro: AstroResource) -> dg.Mat
     dataset = context.partition_key
     recipe, store = astro.recipe(), astro.store()
     settings = recipe.section("search")
-    problems = store.read_parquet(table_file("problems", dataset))
+    problems = read_problems(store, recipe, dataset)
     base_manifest = read_manifest(store, MODEL_PATH) or {}
+    # content only, never where the home is: a copied or moved home must keep its trees
     made_by = {"search": to_dict(settings), "base_model": base_manifest.get("fingerprint"),
-               "model": base_model_ref(astro), "problems": hashlib.sha1(problems.write_csv().encode()).hexdigest()}
+               "base_files": content_digest(base_manifest),
+               "problems": hashlib.sha1(problems.write_csv().encode()).hexdigest()}
     fp = fingerprint(made_by)
     folder = f"tables/tree_nodes/{dataset}"
     previous = read_manifest(store, folder)
@@ -76,13 +82,18 @@ def search_trees(context: AssetExecutionContext, astro: AstroResource) -> dg.Mat
     def on_tree(problem_id: str, nodes: pl.DataFrame) -> None:
         store.write_parquet(nodes, tree_file(dataset, problem_id))
 
-    backend = make_backend(recipe.section("backend"), base_model_ref(astro))
+    backend = make_backend(recipe.section("backend"), load_model_dir(astro, "base"))
     with BatchVerifier(recipe.section("verify")) as verifier:
         summary = search_problems(problems, backend, verifier, settings, done_ids=done, on_tree=on_tree,
                                   log=context.log.info)
     warehouse = astro.warehouse()
     warehouse.refresh()
     stats = _tree_stats(warehouse, dataset)
+    wrong = wrong_terminal_labels(warehouse.query(f"SELECT * FROM tree_nodes WHERE dataset = '{dataset}'"), problems)
+    if wrong:
+        total = sum(wrong.values())
+        context.log.info(f"{dataset}: wrong terminals {wrong} ({wrong['honest'] / total:.0%} honest attempts)"
+                         if total else f"{dataset}: no wrong terminals")
     metadata = {
         "problems": len(problems),
         "searched_now": summary.problems_searched,
@@ -91,6 +102,11 @@ def search_trees(context: AssetExecutionContext, astro: AstroResource) -> dg.Mat
         "share_with_correct": stats["share_with_correct"],
         "share_with_both": stats["share_with_both"],
         "mean_nodes": stats["mean_nodes"],
+        "stop_reasons": dg.MetadataValue.json(summary.stop_reasons),
+        "merged_samples": summary.merged_samples,
+        "mean_iterations": round(summary.mean_iterations, 2),
+        **({"wrong_terminals": dg.MetadataValue.json(wrong),
+            "share_wrong_honest": round(wrong["honest"] / max(1, sum(wrong.values())), 3)} if wrong else {}),
         "tokens_generated": summary.tokens_generated,
         "tokens_per_second": round(summary.tokens_per_second, 1),
         "wall_s": round(summary.wall_s, 1),

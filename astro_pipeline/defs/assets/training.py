@@ -19,14 +19,15 @@ from dagster import AssetCheckExecutionContext, AssetExecutionContext
 
 from astro_pipeline.cloning import count_reflections
 from astro_pipeline.config import to_dict
-from astro_pipeline.defs.assets.common import curves_markdown, metrics_frame, work_dir
-from astro_pipeline.defs.models import STAGE_MODEL_PATHS, stage_model_ref
+from astro_pipeline.cloning.budget import check_budget
+from astro_pipeline.defs.assets.common import curves_markdown, metrics_frame, read_problems, train_corpus, work_dir
+from astro_pipeline.defs.models import STAGE_MODEL_PATHS, load_model_dir, reusable_model
 from astro_pipeline.defs.resources import AstroResource
 from astro_pipeline.defs.runner import STAGE_TAG
 from astro_pipeline.llm.factory import make_backend
-from astro_pipeline.llm.model_ref import resolve_model_ref
 from astro_pipeline.provenance import fingerprint, read_manifest, write_manifest
 from astro_pipeline.storage import ArtifactStore
+from astro_pipeline.train.model_manifest import content_digest, folder_checksums
 from astro_pipeline.train.rl import select_prompts, train_rl
 from astro_pipeline.train.rl_guards import check_guards
 from astro_pipeline.train.sft import train_sft
@@ -40,12 +41,14 @@ def _frame_hash(df: pl.DataFrame) -> str:
 
 
 def _reused(context, store: ArtifactStore, stage: str, fp: str) -> dg.MaterializeResult | None:
-    previous = read_manifest(store, STAGE_MODEL_PATHS[stage])
-    if previous and previous["fingerprint"] == fp and store.exists(f"{STAGE_MODEL_PATHS[stage]}/.complete"):
-        context.log.info(f"{stage}: inputs and settings unchanged (fingerprint {fp}); reusing the model")
-        return dg.MaterializeResult(metadata={**previous.get("metadata", {}), "reused": True},
-                                    data_version=dg.DataVersion(fp))
-    return None
+    previous = reusable_model(store, stage, fp, context.log)
+    if previous is None:
+        return None
+    context.log.info(f"{stage}: inputs, settings and files unchanged (fingerprint {fp}); reusing the model")
+    # the folder's address is where it is now: a copied or moved home must not report the old one
+    return dg.MaterializeResult(metadata={**previous.get("metadata", {}), "model": store.uri(STAGE_MODEL_PATHS[stage]),
+                                          "reused": True},
+                                data_version=dg.DataVersion(fp))
 
 
 class MetricLog:
@@ -95,7 +98,7 @@ def _publish_model(context, astro: AstroResource, stage: str, local_out, fp: str
     metadata = {"model": store.uri(STAGE_MODEL_PATHS[stage]), "fingerprint": fp, **metadata}
     losses = [{"step": s, "value": v} for s, n, v in curve if n in ("loss", "reward")]
     write_manifest(store, STAGE_MODEL_PATHS[stage], settings=made_by, fingerprint=fp, summary=summary,
-                   metadata=metadata)
+                   metadata=metadata, files=folder_checksums(local_out))
     return dg.MaterializeResult(
         metadata={**metadata, "curve": dg.MetadataValue.json(losses), "curves": dg.MetadataValue.md(plots),
                   "reused": False},
@@ -116,10 +119,13 @@ def make_sft_asset(name: str, stage: str, upstream: str, kinds: tuple[str, ...] 
         settings = recipe.section("sft")
         if kinds is not None:  # the Direct-SFT ablation trains on the count-matched direct arm
             settings = dataclasses.replace(settings, kinds=kinds)
-        corpus = pl.concat([store.read_parquet(table_file("cot_examples", d)) for d in recipe.section("datasets").train],
-                           how="vertical_relaxed")
+        corpus = train_corpus(astro)
+        if corpus is None:
+            raise FileNotFoundError("no CoT corpus of the recipe's train datasets; materialize cot_corpus first")
         base = read_manifest(store, STAGE_MODEL_PATHS["base"]) or {}
-        made_by = {"sft": to_dict(settings), "base_model": base.get("fingerprint"), "corpus": _frame_hash(corpus)}
+        # the base model's file checksums too: a base rebuilt with the same settings is another model
+        made_by = {"sft": to_dict(settings), "base_model": base.get("fingerprint"), "base_files": content_digest(base),
+                   "corpus": _frame_hash(corpus)}
         fp = fingerprint(made_by)
         if (reused := _reused(context, store, stage, fp)) is not None:
             return reused
@@ -128,7 +134,7 @@ def make_sft_asset(name: str, stage: str, upstream: str, kinds: tuple[str, ...] 
         shutil.rmtree(local_out, ignore_errors=True)
         run_dir = run_folder(scratch, fp)
         metrics = MetricLog(context, stage, run_dir)
-        summary = train_sft(resolve_model_ref(stage_model_ref(astro, "base")), corpus, settings, str(local_out),
+        summary = train_sft(load_model_dir(astro, "base"), corpus, settings, str(local_out),
                             work_dir=str(run_dir), on_log=metrics)
         return _publish_model(context, astro, stage, local_out, fp, made_by, summary, metrics, {
             k: summary[k] for k in ("steps", "final_loss", "train_examples", "tokens_per_s", "wall_s", "resumed_from_step")
@@ -149,14 +155,18 @@ def make_rl_asset(name: str, stage: str, upstream_stage: str, upstream: str) -> 
     def _rl(context: AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
         recipe, store = astro.recipe(), astro.store()
         settings, cloning = recipe.section("rl"), recipe.section("cloning")
-        problems = pl.concat([store.read_parquet(table_file("problems", d)) for d in recipe.section("datasets").train],
+        problems = pl.concat([read_problems(store, recipe, d) for d in recipe.section("datasets").train],
                              how="vertical_relaxed")
         start = read_manifest(store, STAGE_MODEL_PATHS[upstream_stage]) or {}
-        made_by = {"rl": to_dict(settings), upstream_stage: start.get("fingerprint"), "problems": _frame_hash(problems)}
+        made_by = {"rl": to_dict(settings), upstream_stage: start.get("fingerprint"),
+                   f"{upstream_stage}_files": content_digest(start), "problems": _frame_hash(problems)}
         fp = fingerprint(made_by)
         if (reused := _reused(context, store, stage, fp)) is not None:
             return reused
-        start_dir = resolve_model_ref(stage_model_ref(astro, upstream_stage))
+        corpus = train_corpus(astro)
+        if corpus is not None:  # RL must not be paid to cut the reflections it was taught
+            check_budget(corpus, settings.max_completion_length, "rl.max_completion_length")
+        start_dir = load_model_dir(astro, upstream_stage)
         scratch = work_dir(store, stage)
         local_out = scratch / "model"
         shutil.rmtree(local_out, ignore_errors=True)

@@ -1,0 +1,98 @@
+"""The demo base model's pretraining corpus: solved problems plus plain sentences in the bank's words.
+
+Design choices (DESIGN §3, issue 12 item 8):
+
+* The documents are chat examples (a user prompt, an assistant completion), so pretraining sees
+  exactly the prompt format of every later stage. Problems come from the ``pretrain`` split, which
+  search, RL and evaluation never use.
+* With the guess_check world, a share of the documents (``forward_docs_share``) are forward ones
+  in the world's own wording: "Find the results for x = 4 and x = 7." solved "Take x = 4." + one
+  line per operation + "For x = 4 the result is 16.", then the same for 7 (1 to 3 values). No
+  target, no check, no wrong answer, so still no search; what they teach is (a) arithmetic from any
+  x, not steered towards a stated result (measured without them: 79% of wrong-guess attempts bent
+  their last line to the result; with forward documents 18%), and (b) applying the problem's
+  operations again after a finished computation, far from the problem text: a model pretrained
+  on single solutions wrote a correct first attempt after SFT but no correct second one (1 of 294
+  second attempts; it recited operations of other problems).
+* A share of the documents (``phrase_docs_share``) are "plain" ones: the prompt ``Say something.``
+  and a few sentences drawn from the phrase bank (questions, doubts, confirmations, go-back phrases
+  with a real step named, restarts, closing sentences). They teach the words and grammar of the
+  reflections, never *when* to use them: no solution contains a reflection, so the base model has
+  not seen search. A base model that cannot spell its reflections makes SFT spend its gradients on
+  spelling (measured: reflection words at 20-24 nats per token before SFT without these documents).
+* The tokenizer is trained on the same documents plus the bank's text, so every word of the bank
+  and of the synthetic world is one token (``tokenizer_texts``).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from astro_pipeline.cloning.phrases import bank_text, describe_step, fill
+from astro_pipeline.cloning.settings import PhraseBank
+from astro_pipeline.data.synthetic import SyntheticSettings, generate_rows, tabulate_rows
+
+PLAIN_PROMPT = "Say something."
+SENTENCES_PER_PLAIN_DOC = 3
+
+
+@dataclass(frozen=True)
+class Document:
+    prompt: str
+    completion: str
+    kind: str  # "problem", "forward" (the chain tabulated for given x) or "plain"
+    answer: str | None = None  # the gold answer of a problem document
+
+
+def _steps_of(rows: list[dict]) -> list[str]:
+    return [s for r in rows for s in r["solution"].split("\n\n") if "=" in s and "\\boxed" not in s]
+
+
+def plain_sentence(bank: PhraseBank, rng: random.Random, steps: list[str]) -> str:
+    """One sentence of the bank, placeholders filled with a real step and a real-looking answer."""
+    kind = rng.choice(("question", "doubt", "go_back", "restart", "confirmation", "final_answer"))
+    phrase = rng.choice(getattr(bank, kind))
+    if kind == "go_back":
+        return fill(phrase, ref=describe_step(rng.choice(steps)) if steps else "were")
+    if kind == "final_answer":
+        return fill(phrase, answer="\\boxed{" + str(rng.randint(0, 50)) + "}")
+    return phrase
+
+
+def plain_documents(bank: PhraseBank, n: int, seed: int, steps: list[str]) -> list[Document]:
+    """``n`` plain documents of ``SENTENCES_PER_PLAIN_DOC`` bank sentences each (seeded)."""
+    rng = random.Random(f"{seed}:plain")
+    return [
+        Document(PLAIN_PROMPT, " ".join(plain_sentence(bank, rng, steps) for _ in range(SENTENCES_PER_PLAIN_DOC)), "plain")
+        for _ in range(n)
+    ]
+
+
+def forward_documents(synthetic: SyntheticSettings, n: int) -> list[Document]:
+    """``n`` forward (tabulation) documents over ``synthetic``'s ranges (their own seed stream)."""
+    return [Document(r["problem"], r["solution"], "forward") for r in tabulate_rows(n, synthetic)]
+
+
+def pretraining_documents(
+    synthetic: SyntheticSettings, bank: PhraseBank | None, phrase_docs_share: float, seed: int,
+    forward_docs_share: float = 0.0,
+) -> list[Document]:
+    """Solved ``pretrain`` problems, plus ``forward_docs_share`` and ``phrase_docs_share`` x that many
+    forward (guess_check only) and plain documents."""
+    rows = generate_rows("pretrain", synthetic)
+    docs = [Document(r["problem"], r["solution"], "problem", r["answer"]) for r in rows]
+    if synthetic.world == "guess_check" and forward_docs_share > 0:
+        docs += forward_documents(synthetic, round(forward_docs_share * len(rows)))
+    if bank is not None and phrase_docs_share > 0:
+        docs += plain_documents(bank, round(phrase_docs_share * len(rows)), seed, _steps_of(rows))
+    random.Random(f"{seed}:order").shuffle(docs)
+    return docs
+
+
+def tokenizer_texts(docs: list[Document], bank: PhraseBank | None) -> list[str]:
+    """What the demo tokenizer is trained on: every document, and the whole bank (each phrasing once)."""
+    texts = [d.prompt + "\n" + d.completion for d in docs]
+    if bank is not None:
+        texts.append(bank_text(bank))
+    return texts
