@@ -60,7 +60,7 @@ def test_greedy_completions_identical_to_the_transformers_backend(vllm_backend, 
     # the model is trained enough that these are real solutions, not one token repeated
     assert sum("\\boxed{" in a[0].text for a in ours[:16]) >= 12
     assert sum(a[0].finish_reason == "stop" and a[0].stop_string is None for a in ours[:16]) >= 12  # EOS
-    assert len({a[0].text for a in ours}) == len(ours)
+    assert len({a[0].text for a in ours}) >= 20  # different problems, different solutions (two may coincide)
 
 
 def test_n_samples_stop_strings_max_tokens_and_finish_reasons(vllm_backend):
