@@ -83,7 +83,7 @@ def test_truncated_artifacts_are_reported_and_rebuilt(tmp_path, capsys):
     assert "tables/problems/synthetic_train.parquet" in capsys.readouterr().out
     # materializing the producer again rebuilds it; the truncated tree is detected and searched again
     assert main(["run", "--recipe", recipe, "--select", "problems,search_trees", "--partition", "synthetic_train"]) == 0
-    assert store.read_parquet(problems).height == 400  # every row of the source; the limit (4) applies downstream
+    assert store.read_parquet(problems).height == 20  # every row of the source (tiny: n_train 20); the limit (4) applies downstream
     assert store.read_parquet(tree)["problem_id"].n_unique() == 1
     assert Warehouse(store).query("SELECT count(DISTINCT problem_id) AS n FROM tree_nodes")["n"][0] == 4
 

@@ -83,9 +83,11 @@ def test_pretraining_documents_mix_problems_forward_arithmetic_and_plain_bank_se
     assert any(any(p in d.completion for p in phrases) for d in plain)
     # no problem document reflects: the base model never sees search
     assert not any(p in d.completion for d in docs if d.kind != "plain" for p in phrases)
-    forward = next(d for d in docs if d.kind == "forward")
-    assert forward.prompt.startswith("Find the results for x = ") and forward.completion.startswith("Take x = ")
-    assert "\\boxed" not in forward.completion and "matches" not in forward.completion  # no target, no check
+    forward = [d for d in docs if d.kind == "forward"]
+    chain = [d for d in forward if d.prompt.startswith("Start with ")]
+    table = [d for d in forward if d.prompt.startswith("Find the results for x = ")]
+    assert len(chain) == len(table) == 50 and all(d.completion.startswith("Take x = ") for d in table)
+    assert not any("matches" in d.completion for d in forward)  # no target to meet, no check
     test = {r["problem"] for r in generate_rows("test", TINY_SYNTHETIC)} | {r["problem"] for r in generate_rows("train", TINY_SYNTHETIC)}
     assert not test & {d.prompt for d in docs}
 

@@ -5,15 +5,18 @@ Design choices (DESIGN §3, issue 12 item 8):
 * The documents are chat examples (a user prompt, an assistant completion), so pretraining sees
   exactly the prompt format of every later stage. Problems come from the ``pretrain`` split, which
   search, RL and evaluation never use.
-* With the guess_check world, a share of the documents (``forward_docs_share``) are forward ones
-  in the world's own wording: "Find the results for x = 4 and x = 7." solved "Take x = 4." + one
-  line per operation + "For x = 4 the result is 16.", then the same for 7 (1 to 3 values). No
-  target, no check, no wrong answer, so still no search; what they teach is (a) arithmetic from any
-  x, not steered towards a stated result (measured without them: 79% of wrong-guess attempts bent
-  their last line to the result; with forward documents 18%), and (b) applying the problem's
-  operations again after a finished computation, far from the problem text: a model pretrained
-  on single solutions wrote a correct first attempt after SFT but no correct second one (1 of 294
-  second attempts; it recited operations of other problems).
+* With the guess_check world, a share of the documents (``forward_docs_share``) are forward ones,
+  half of each kind. No target to meet, no check, no wrong answer, so still no search:
+
+  - chain-world problems over the same ranges ("Start with 4. / A: Multiply by 3." solved
+    "A: 4 * 3 = 12"): arithmetic from any value. Without them the model learns that an attempt's
+    last line always lands on the stated result, and a wrong guess comes out as "C: 16 + 4 = 19"
+    (measured at T 0.7: 79% of wrong-guess attempts steered without them, 18% with them);
+  - tabulations in the world's own wording ("Find the results for x = 4 and x = 7." solved "Take
+    x = 4." + one line per operation + "For x = 4 the result is 16.", then the same for 7): the
+    problem's operations applied again after a finished computation, far from the problem text.
+    A model pretrained on single solutions wrote a correct first attempt after SFT but almost no
+    correct second one (1 of 294: it recited other problems' operations); with tabulations 25%.
 * A share of the documents (``phrase_docs_share``) are "plain" ones: the prompt ``Say something.``
   and a few sentences drawn from the phrase bank (questions, doubts, confirmations, go-back phrases
   with a real step named, restarts, closing sentences). They teach the words and grammar of the
@@ -27,7 +30,7 @@ Design choices (DESIGN §3, issue 12 item 8):
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from astro_pipeline.cloning.phrases import bank_text, describe_step, fill
 from astro_pipeline.cloning.settings import PhraseBank
@@ -41,7 +44,7 @@ SENTENCES_PER_PLAIN_DOC = 3
 class Document:
     prompt: str
     completion: str
-    kind: str  # "problem", "forward" (the chain tabulated for given x) or "plain"
+    kind: str  # "problem", "forward" (chain-world problems and tabulations) or "plain"
     answer: str | None = None  # the gold answer of a problem document
 
 
@@ -70,8 +73,10 @@ def plain_documents(bank: PhraseBank, n: int, seed: int, steps: list[str]) -> li
 
 
 def forward_documents(synthetic: SyntheticSettings, n: int) -> list[Document]:
-    """``n`` forward (tabulation) documents over ``synthetic``'s ranges (their own seed stream)."""
-    return [Document(r["problem"], r["solution"], "forward") for r in tabulate_rows(n, synthetic)]
+    """``n`` forward documents over ``synthetic``'s ranges: half chain problems, half tabulations."""
+    chain = replace(synthetic, world="chain", n_pretrain=n - n // 2, n_train=0, n_test=0)
+    rows = generate_rows("pretrain", chain) + tabulate_rows(n // 2, synthetic)
+    return [Document(r["problem"], r["solution"], "forward") for r in rows]
 
 
 def pretraining_documents(
