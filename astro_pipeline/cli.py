@@ -22,6 +22,12 @@ BENCHMARKS = {
     "eval": "astro_pipeline.bench.eval:bench_eval",
     "sft": "astro_pipeline.bench.sft:bench_sft",
     "grpo": "astro_pipeline.bench.grpo:bench_grpo",
+    "search_efficiency": "astro_pipeline.bench.search_efficiency:bench_search_efficiency",
+}
+NEEDS_TRAINED_POLICY = ("mcts", "search_efficiency")  # a random model finds no answers to count
+# --backend vllm: benchmarks of the vLLM backend (run from an environment with vLLM: .venv-vllm on CPU)
+VLLM_BENCHMARKS = {
+    "generate": "astro_pipeline.bench.generate_vllm:bench_generate_vllm",
 }
 
 
@@ -146,7 +152,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from astro_pipeline.storage import ArtifactStore
 
-    module, _, func = BENCHMARKS[args.name].partition(":")
+    table = VLLM_BENCHMARKS if args.backend == "vllm" else BENCHMARKS
+    if args.name not in table:
+        print(f"astro bench {args.name}: no --backend vllm variant (only: {', '.join(sorted(table))})", file=sys.stderr)
+        return 2
+    module, _, func = table[args.name].partition(":")
     bench = getattr(importlib.import_module(module), func)
     if args.name == "verify":
         result = bench()
@@ -155,12 +165,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         store = ArtifactStore.from_env()
         if model is None and store.is_local and store.exists("models/base/.complete"):
             model = store.path("models/base")
-        if model is None and args.name == "mcts":
-            print("astro bench mcts: needs a trained policy: --model DIR, or run `make run` first", file=sys.stderr)
+        if model is None and args.name in NEEDS_TRAINED_POLICY:
+            print(f"astro bench {args.name}: needs a trained policy: --model DIR, or run `make run` first", file=sys.stderr)
             return 2
         result = bench(model)
         result.setdefault("model", model or "random tiny Llama")
-    print(json.dumps({"bench": args.name, **result}, default=str))
+    name = args.name if args.backend == "transformers" else f"{args.name} --backend {args.backend}"
+    print(json.dumps({"bench": name, **result}, default=str))
     return 0
 
 
@@ -235,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure a stage against its baseline; prints JSON")
     bench.add_argument("name", choices=sorted(BENCHMARKS))
     bench.add_argument("--model", default=None, help="model folder (default: the demo base model in $ASTRO_HOME)")
+    bench.add_argument("--backend", choices=("transformers", "vllm"), default="transformers",
+                       help="vllm: the vLLM backend against the transformers one (generate only; needs vLLM)")
     bench.set_defaults(func=cmd_bench)
 
     rec = sub.add_parser("recipe", help="print a recipe's resolved settings as YAML")

@@ -41,3 +41,17 @@ def data_dir(monkeypatch) -> Path:
 # the local S3 server fixtures, for any test module
 from astro_pipeline_tests.s3_fixture import moto_server, s3_bucket, s3_env  # noqa: E402,F401
 from astro_pipeline_tests.pipeline_fixture import in_tiny_run, tiny_run, tiny_run_copy  # noqa: E402,F401
+from astro_pipeline_tests.vllm_fixture import demo_base_dir, hf_backend, vllm_backend  # noqa: E402,F401
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without vLLM (plain `pytest` in .venv) the engine tests are skipped with the way to run them;
+    `make test` deselects them there and runs them in .venv-vllm, where they never skip."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        return
+    skip = pytest.mark.skip(reason="needs vLLM: `make test-vllm` runs these in .venv-vllm")
+    for item in items:
+        if "vllm" in item.keywords:
+            item.add_marker(skip)

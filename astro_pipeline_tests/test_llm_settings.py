@@ -44,7 +44,7 @@ def test_factory_builds_the_named_backend(tmp_path):
     try:
         import vllm  # noqa: F401
     except ImportError:
-        with pytest.raises(ImportError, match="vllm extra"):
+        with pytest.raises(ImportError, match="make vllm-env"):
             make_backend(BackendSettings(name="vllm"), tmp_path)
 
 
@@ -66,3 +66,21 @@ def test_bench_generate_reports_both_rates():
     assert result["model"].startswith("random-init")
     assert result["backend_tokens"] > 0 and result["generate_tokens"] > 0
     assert result["ratio"] == pytest.approx(result["backend_tokens_per_s"] / result["generate_tokens_per_s"], rel=0.01)
+
+
+def test_bench_backend_flag_picks_the_vllm_benchmark(capsys, monkeypatch):
+    import sys
+
+    from astro_pipeline import cli
+
+    assert cli.main(["bench", "sft", "--backend", "vllm"]) == 2  # only generate has a vLLM variant
+    assert "no --backend vllm variant" in capsys.readouterr().err
+    seen = []
+    monkeypatch.setitem(cli.VLLM_BENCHMARKS, "generate", "astro_pipeline_tests.test_llm_settings:_fake_bench")
+    monkeypatch.setattr(sys.modules[__name__], "_fake_bench", lambda model: seen.append(model) or {"ratio": 2.0})
+    assert cli.main(["bench", "generate", "--backend", "vllm", "--model", "/m"]) == 0
+    assert seen == ["/m"] and '"bench": "generate --backend vllm"' in capsys.readouterr().out
+
+
+def _fake_bench(model):  # replaced per test; the CLI resolves benchmarks by "module:function"
+    raise AssertionError("not patched")

@@ -1,4 +1,5 @@
-"""The vLLM backend: the pure request/output mapping here; the engine itself only on a GPU with vLLM."""
+"""The vLLM backend's pure parts, without vLLM: the request/output mapping and the engine options with
+the CPU build's rules. The engine itself is tested in test_vllm_engine.py (in .venv-vllm)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from astro_pipeline.llm import BackendSettings, GenerationRequest, SamplingParams
-from astro_pipeline.llm.vllm_backend import engine_kwargs, sample_from_output, vllm_prompt, vllm_sampling_kwargs
+from astro_pipeline.llm.vllm_backend import sample_from_output, supported_engine_options, vllm_prompt, vllm_sampling_kwargs
+from astro_pipeline.llm.vllm_options import GIB, engine_options
 
 
 def test_sampling_params_map_one_to_one():
@@ -54,48 +56,43 @@ def test_logprob_summed_from_per_token_entries_when_no_cumulative():
         sample_from_output(_completion("", [], "abort"), ())
 
 
-def test_engine_kwargs_follow_settings_and_drop_unknown_options():
+def test_engine_options_follow_settings_on_gpu():
     s = BackendSettings(name="vllm", tensor_parallel_size=4, gpu_memory_utilization=0.7, max_model_len=8192)
-    kw = engine_kwargs(s, "/models/x")
-    assert kw["tensor_parallel_size"] == 4 and kw["enable_prefix_caching"] is True
-    assert kw["gpu_memory_utilization"] == 0.7 and kw["max_model_len"] == 8192 and kw["model"] == "/models/x"
-    old = engine_kwargs(s, "/models/x", supported={"self", "model", "tensor_parallel_size"})
-    assert old == {"model": "/models/x", "tensor_parallel_size": 4}
-    assert "max_model_len" not in engine_kwargs(BackendSettings(name="vllm"), "m")
+    opts = engine_options(s, "/models/x")
+    kw = opts.kwargs
+    assert kw["tensor_parallel_size"] == 4 and kw["enable_prefix_caching"] is True and kw["model"] == "/models/x"
+    assert kw["gpu_memory_utilization"] == 0.7 and kw["max_model_len"] == 8192 and kw["logprobs_mode"] == "raw_logprobs"
+    assert "kv_cache_memory_bytes" not in kw and "enable_chunked_prefill" not in kw and opts.notes == ()
+    assert "max_model_len" not in engine_options(BackendSettings(name="vllm"), "m").kwargs
+    sized = engine_options(BackendSettings(name="vllm", kv_cache_gib=2.5), "m").kwargs
+    assert sized["kv_cache_memory_bytes"] == int(2.5 * GIB)
 
 
-@pytest.mark.gpu
-@pytest.mark.vllm
-def test_vllm_engine_end_to_end(tmp_path):
-    pytest.importorskip("vllm")
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("needs a CUDA GPU")
-    from astro_pipeline.llm import make_backend
-    from astro_pipeline_tests.tiny_models import demo_tokenizer, tiny_random_model
+def test_engine_options_on_cpu_apply_the_cpu_rules_with_a_note_each():
+    s = BackendSettings(name="vllm", tensor_parallel_size=8, gpu_memory_utilization=0.9, kv_cache_gib=0.5)
+    opts = engine_options(s, "m", on_cpu=True, nodes=2)
+    kw = opts.kwargs
+    assert "gpu_memory_utilization" not in kw and kw["kv_cache_memory_bytes"] == GIB // 2
+    assert kw["enable_chunked_prefill"] is False  # what makes per-request seeds safe on the CPU build
+    assert kw["tensor_parallel_size"] == 2 and kw["dtype"] == "float32"
+    assert len(opts.notes) == 4
+    assert any("tensor_parallel_size 8 -> 2" in n for n in opts.notes)
+    assert any("CPU Generator does not use offset" in n for n in opts.notes)
+    # defaults: 1 GiB of KV cache, one worker, an explicit dtype kept
+    plain = engine_options(BackendSettings(name="vllm", dtype="bfloat16"), "m", on_cpu=True, nodes=1)
+    assert plain.kwargs["kv_cache_memory_bytes"] == GIB and plain.kwargs["tensor_parallel_size"] == 1
+    assert plain.kwargs["dtype"] == "bfloat16" and len(plain.notes) == 2
+    with pytest.raises(ValueError):
+        BackendSettings(name="vllm", kv_cache_gib=-1)
 
-    tiny_random_model().save_pretrained(tmp_path)
-    demo_tokenizer().save_pretrained(tmp_path)
-    backend = make_backend(BackendSettings(name="vllm", gpu_memory_utilization=0.3, enforce_eager=True), tmp_path)
-    req = GenerationRequest(messages=({"role": "user", "content": "Start with 2."},), params=SamplingParams(n=3, temperature=1.0, max_new_tokens=8, seed=1))
-    a, b = backend.generate([req])[0], backend.generate([req])[0]
-    assert len(a) == 3 and [s.text for s in a] == [s.text for s in b]
-    assert all(math.isfinite(s.logprob) and 1 <= s.n_tokens <= 8 for s in a)
 
-
-def test_supported_options_come_from_the_installed_llm_signature():
-    from astro_pipeline.llm.vllm_backend import _supported_engine_options
-
+def test_options_the_installed_vllm_lacks_are_dropped_with_a_note():
     class FakeLLM:
         def __init__(self, model, tensor_parallel_size=1, **kwargs):
             pass
 
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("with vLLM installed, its real EngineArgs fields are added")
-    names = _supported_engine_options(SimpleNamespace(LLM=FakeLLM))
+    names = supported_engine_options(SimpleNamespace(LLM=FakeLLM))
     assert names == {"self", "model", "tensor_parallel_size", "kwargs"}
-    assert engine_kwargs(BackendSettings(name="vllm"), "m", names) == {"model": "m", "tensor_parallel_size": 1}
+    opts = engine_options(BackendSettings(name="vllm"), "m", supported=names)
+    assert opts.kwargs == {"model": "m", "tensor_parallel_size": 1}
+    assert any("enable_prefix_caching dropped" in n for n in opts.notes)

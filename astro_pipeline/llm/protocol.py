@@ -28,6 +28,13 @@ class SamplingParams:
     seed: int | None = None
 
 
+def check_params(index: int, params: SamplingParams) -> None:
+    """Reject what no backend can honour, naming request ``index`` of the batch."""
+    p = params
+    if p.n < 1 or p.max_new_tokens < 0 or p.temperature < 0 or not 0 < p.top_p <= 1:
+        raise ValueError(f"request {index}: invalid sampling params {p}")
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     prompt: str | None = None

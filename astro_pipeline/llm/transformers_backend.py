@@ -39,7 +39,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from astro_pipeline.llm.device import resolve_device, resolve_dtype, set_threads
 from astro_pipeline.llm.kv_cache import growing_cache
 from astro_pipeline.llm.model_ref import resolve_model_ref
-from astro_pipeline.llm.protocol import GenerationRequest, Sample
+from astro_pipeline.llm.protocol import GenerationRequest, Sample, check_params
 from astro_pipeline.llm.sampling import choose_tokens, row_keys, uniforms
 from astro_pipeline.llm.settings import BackendSettings
 from astro_pipeline.llm.stops import truncate_at_stop, window_tokens
@@ -123,8 +123,7 @@ class TransformersBackend:
         rows: list[_Row] = []
         for r, req in enumerate(requests):
             p = req.params
-            if p.n < 1 or p.max_new_tokens < 0 or p.temperature < 0 or not 0 < p.top_p <= 1:
-                raise ValueError(f"request {r}: invalid sampling params {p}")
+            check_params(r, p)
             ids = tuple(self.encode(req))
             if not ids:
                 raise ValueError(f"request {r}: empty prompt")

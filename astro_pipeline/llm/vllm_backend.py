@@ -1,4 +1,5 @@
-"""The ``vllm`` backend (GPU, the ``vllm`` extra): the same protocol on a vLLM engine.
+"""The ``vllm`` backend: the same protocol on a vLLM engine (GPU: the ``vllm`` extra; CPU: vLLM's
+CPU build in the environment ``make vllm-env`` makes).
 
 Design choices:
 
@@ -9,25 +10,38 @@ Design choices:
   rules as the transformers backend) and pass token ids, so both backends condition on exactly the
   same tokens.
 * Prefix caching is on by default: MCTS siblings and rollouts share long prompts. Tensor-parallel
-  size, memory share and the context limit come from ``BackendSettings``.
+  size, memory share, KV-cache size and the context limit come from ``BackendSettings``; the engine
+  options, and what the CPU build needs changed, are built in ``vllm_options`` (each change is
+  logged with its reason).
+* Seeds: each request's seed goes to vLLM as is (``n`` samples get seed, seed+1, ...), so a request's
+  samples do not depend on what else is in the batch, on GPU and on CPU (where ``vllm_options``
+  turns chunked prefill off for exactly this). They are vLLM's samples, not the transformers
+  backend's: the same seed gives different samples on the two backends (greedy ones are the same).
 * Log-probabilities: we ask for the sampled token's log-probability (``logprobs=0``) and the engine
   is started with ``logprobs_mode="raw_logprobs"`` where the installed vLLM knows it, i.e. before
   temperature and top-p, as the protocol asks.
+* The engine runs in worker processes that vLLM starts by spawn: a script that builds this backend
+  needs an ``if __name__ == "__main__":`` guard. ``close()`` stops them.
 * The returned text excludes the stop string (``include_stop_str_in_output=False``); the token count
   is every generated token, including the one that completed the stop string or EOS.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from astro_pipeline.llm.model_ref import resolve_model_ref
-from astro_pipeline.llm.protocol import GenerationRequest, Sample, SamplingParams
+from astro_pipeline.llm.protocol import GenerationRequest, Sample, SamplingParams, check_params
 from astro_pipeline.llm.settings import BackendSettings
 from astro_pipeline.llm.stops import truncate_at_stop
+from astro_pipeline.llm.vllm_options import engine_options, numa_nodes
+
+log = logging.getLogger(__name__)
 
 
 def vllm_sampling_kwargs(params: SamplingParams) -> dict[str, Any]:
@@ -78,37 +92,12 @@ def sample_from_output(completion: Any, stop: Sequence[str]) -> Sample:
     )
 
 
-def engine_kwargs(settings: BackendSettings, model_path: str, supported: set[str] | None = None) -> dict[str, Any]:
-    """Keyword arguments of ``vllm.LLM``; ``supported`` (the installed LLM's parameter names, when
-    known) drops options an older vLLM does not have instead of failing."""
-    kwargs: dict[str, Any] = {
-        "model": model_path,
-        "tensor_parallel_size": settings.tensor_parallel_size,
-        "gpu_memory_utilization": settings.gpu_memory_utilization,
-        "enable_prefix_caching": settings.enable_prefix_caching,
-        "trust_remote_code": settings.trust_remote_code,
-        "enforce_eager": settings.enforce_eager,
-        "dtype": settings.dtype,
-        "logprobs_mode": "raw_logprobs",
-    }
-    if settings.max_model_len:
-        kwargs["max_model_len"] = settings.max_model_len
-    if supported is not None:
-        kwargs = {k: v for k, v in kwargs.items() if k in supported or k == "model"}
-    return kwargs
-
-
-def _supported_engine_options(vllm: Any) -> set[str]:
+def supported_engine_options(vllm: Any) -> set[str]:
     """Option names the installed vLLM accepts: ``LLM``'s own parameters and ``EngineArgs``' fields."""
     names = set(inspect.signature(vllm.LLM.__init__).parameters)
-    try:
-        import dataclasses
-
-        from vllm.engine.arg_utils import EngineArgs
-
-        names |= {f.name for f in dataclasses.fields(EngineArgs)}
-    except (ImportError, TypeError):  # pragma: no cover - layout of other vLLM versions
-        pass
+    engine_args = getattr(getattr(getattr(vllm, "engine", None), "arg_utils", None), "EngineArgs", None)
+    if engine_args is not None and dataclasses.is_dataclass(engine_args):
+        names |= {f.name for f in dataclasses.fields(engine_args)}
     return names
 
 
@@ -121,14 +110,27 @@ class VLLMBackend:
         try:
             import vllm
         except ImportError as exc:  # pragma: no cover - exercised only where vLLM is missing
-            raise ImportError("the vllm backend needs the vllm extra: pip install 'astro_pipeline[vllm]'") from exc
+            raise ImportError(
+                "the vllm backend needs vLLM: on GPUs pip install 'astro_pipeline[vllm]'; on CPU run from the "
+                "environment `make vllm-env` makes (.venv-vllm)"
+            ) from exc
         from transformers import AutoTokenizer
 
         self.settings = settings or BackendSettings(name="vllm")
         path = resolve_model_ref(model_path, self.settings.model_cache_dir or None)
         self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=self.settings.trust_remote_code)
+        import vllm.engine.arg_utils  # noqa: F401  (EngineArgs: the engine's option names)
+        from vllm.platforms import current_platform
+
         self._vllm = vllm
-        self.llm = vllm.LLM(**engine_kwargs(self.settings, path, _supported_engine_options(vllm)))
+        self.on_cpu = bool(current_platform.is_cpu())
+        options = engine_options(self.settings, path, supported=supported_engine_options(vllm),
+                                 on_cpu=self.on_cpu, nodes=numa_nodes())
+        for note in options.notes:
+            log.warning("vllm backend: %s", note)
+        self.engine_notes = options.notes
+        self.engine_kwargs = options.kwargs
+        self.llm = vllm.LLM(**options.kwargs)
 
     def render(self, request: GenerationRequest) -> str:
         if request.messages is not None:
@@ -142,7 +144,9 @@ class VLLMBackend:
     def encode(self, request: GenerationRequest) -> list[int]:
         return self.tokenizer(self.render(request), add_special_tokens=request.messages is None)["input_ids"]
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Sample]]:  # pragma: no cover - GPU
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Sample]]:
+        for r, req in enumerate(requests):
+            check_params(r, req.params)
         out: list[list[Sample]] = [[] for _ in requests]
         live = [i for i, r in enumerate(requests) if r.params.max_new_tokens > 0]
         for i, r in enumerate(requests):
@@ -157,3 +161,13 @@ class VLLMBackend:
             for i, result in zip(live, results):
                 out[i] = [sample_from_output(c, requests[i].params.stop) for c in result.outputs]
         return out
+
+    def reset_prefix_cache(self) -> None:
+        """Forget every cached prefix (benchmarks time a request set from a cold cache)."""
+        self.llm.reset_prefix_cache()
+
+    def close(self) -> None:
+        """Stop the engine's processes (they also stop when this process exits)."""
+        core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if core is not None:
+            core.shutdown()

@@ -27,8 +27,11 @@ Design choices:
   (vLLM shares the training GPU; bound its memory with ``vllm_gpu_memory_utilization``) or server
   (``trl vllm-serve --model SFT_DIR`` on other GPUs, ``vllm_server_base_url`` pointing at it);
   multi-GPU training by launching the caller under ``accelerate launch`` / ``torchrun`` (TRL and
-  accelerate read the launcher's environment; nothing here changes). These paths cannot run on the
-  CPU machines and are untested here.
+  accelerate read the launcher's environment; nothing here changes). The GPU paths cannot run on
+  the CPU machines and are untested here; colocate does run on vLLM's CPU build (.venv-vllm, tested
+  there): its KV cache is then set through ``VLLM_CPU_KVCACHE_SPACE`` (``vllm_cpu_kv_cache_gib``),
+  because TRL passes vLLM only ``vllm_gpu_memory_utilization``, which the CPU build reads as a share
+  of all RAM.
 * Reward: ``rewards.CorrectnessReward`` (+1 correct, -1 otherwise, explicit truncation handling; an
   unparsable gold raises). All golds are checked before the first step (``rewards.check_golds``).
 * Metrics: every logged step's numeric TRL metrics (``reward``, ``reward_std``,
@@ -275,8 +278,17 @@ def _set_threads(threads: int) -> int:
     return set_threads(threads)
 
 
+def _colocated_vllm_on_cpu(settings: RLSettings) -> None:
+    """Size the KV cache of TRL's colocated CPU engine: vLLM's CPU platform reads it from the
+    environment when the engine starts (TRL has no option for it). An explicit value is kept."""
+    if settings.use_vllm and settings.vllm_mode == "colocate" and settings.use_cpu:
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.vllm_cpu_kv_cache_gib))
+
+
 def _grpo_config(settings: RLSettings, ckpt_dir: Path):
     from trl import GRPOConfig
+
+    from astro_pipeline.train.hf_args import checkpointing_kwargs
 
     return GRPOConfig(
         output_dir=str(ckpt_dir),
@@ -284,8 +296,7 @@ def _grpo_config(settings: RLSettings, ckpt_dir: Path):
         use_cpu=settings.use_cpu,
         bf16=settings.bf16,
         fp16=False,
-        activation_checkpointing=settings.gradient_checkpointing,  # transformers 5's name
-        gradient_checkpointing=settings.gradient_checkpointing,
+        **checkpointing_kwargs(settings.gradient_checkpointing),  # the installed transformers' name
         # budget and optimisation
         max_steps=settings.max_steps,
         per_device_train_batch_size=settings.batch_size,
@@ -431,6 +442,7 @@ def train_rl(
             verifier, truncation=settings.truncation, reflection_counter=reflection_counter
         )
         guard = GuardCallback(settings, on_log=on_log)
+        _colocated_vllm_on_cpu(settings)
         from torch.utils.tensorboard import SummaryWriter
 
         tb_dir = work / TENSORBOARD

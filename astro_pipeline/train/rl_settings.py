@@ -120,7 +120,10 @@ class RLSettings:
     use_cpu: bool = setting(True, "train on CPU (TRL use_cpu); false = the accelerator transformers finds")
     bf16: bool = setting(False, "bfloat16 training (set true on GPUs that support it)")
     gradient_checkpointing: bool = setting(False, "activation checkpointing (costs ~1.4x on the tiny model; for big ones)")
-    use_vllm: bool = setting(False, "generate rollouts with vLLM (GPU only) instead of transformers' generate")
+    use_vllm: bool = setting(
+        False, "generate rollouts with vLLM instead of transformers' generate (GPU; on CPU colocate with vLLM's "
+        "CPU build, from .venv-vllm)"
+    )
     vllm_mode: str = setting(
         "colocate",
         "colocate = vLLM inside the training process, sharing its GPU(s); server = a separate `trl vllm-serve` "
@@ -128,6 +131,10 @@ class RLSettings:
     )
     vllm_gpu_memory_utilization: float = setting(
         0.3, "colocate: GPU memory fraction vLLM may take (leave room for training; DESIGN §5: colocated OOM)"
+    )
+    vllm_cpu_kv_cache_gib: int = setting(
+        1, "colocate on CPU: vLLM's KV cache in GiB (VLLM_CPU_KVCACHE_SPACE); there vllm_gpu_memory_utilization "
+        "would be a share of all RAM, and a small one leaves no room once the trainer's memory is counted"
     )
     vllm_tensor_parallel_size: int = setting(1, "colocate: vLLM tensor-parallel size")
     vllm_server_base_url: str = setting("", "server: base URL of `trl vllm-serve` (e.g. http://host:8000)")
@@ -160,6 +167,8 @@ class RLSettings:
             raise ValueError(f"rl.scale_rewards must be one of {SCALE_REWARDS}, got {self.scale_rewards!r}")
         if self.vllm_mode not in VLLM_MODES:
             raise ValueError(f"rl.vllm_mode must be one of {VLLM_MODES}, got {self.vllm_mode!r}")
+        if self.vllm_cpu_kv_cache_gib < 1:
+            raise ValueError("rl.vllm_cpu_kv_cache_gib must be >= 1 (vLLM reads whole GiB)")
         if self.use_vllm and self.vllm_mode == "server" and not self.vllm_server_base_url:
             raise ValueError("rl.vllm_mode=server needs rl.vllm_server_base_url")
         if self.prompt_priority not in PROMPT_PRIORITIES:

@@ -231,6 +231,8 @@ def build_sft_config(settings: SFTSettings, ckpt_dir: str, *, truncate: bool = T
     """
     from trl import SFTConfig
 
+    from astro_pipeline.train.hf_args import checkpointing_kwargs
+
     use_cpu, bf16, fp16 = _precision(settings)
     report_to = [r for r in settings.report_to if r not in ("tensorboard", "none")]
     kwargs: dict[str, Any] = dict(
@@ -269,8 +271,9 @@ def build_sft_config(settings: SFTSettings, ckpt_dir: str, *, truncate: bool = T
         use_cpu=use_cpu,
         bf16=bf16,
         fp16=fp16,
-        # transformers 5 name; the old `gradient_checkpointing` (TRL default True) only applies when this is unset
-        activation_checkpointing=settings.gradient_checkpointing,
+        # under the installed transformers' name (see hf_args): on 5.2x the old `gradient_checkpointing`
+        # (TRL default True) only applies when `activation_checkpointing` is unset
+        **checkpointing_kwargs(settings.gradient_checkpointing),
         dataloader_num_workers=settings.dataloader_workers,
         # every parameter gets a gradient (full or all-linear LoRA): skip DDP's unused-parameter search
         ddp_find_unused_parameters=False,
