@@ -124,7 +124,8 @@ def test_short_demo_run_saves_a_folder_plain_transformers_loads(tmp_path):
     assert logged[-1][1]["loss"] < logged[0][1]["loss"]  # six steps at lr 3e-3 already learn the format's frequent tokens
     assert summary["steps"] == 6 and summary["settings"]["hidden_size"] == 64 and "torch" in summary["versions"]
     # a run too short to reach target_check_from holds nothing out and never checks
-    n_docs = TINY_SYNTHETIC.n_pretrain + summary["n_forward_documents"] + summary["n_plain_documents"]
+    n_docs = (TINY_SYNTHETIC.n_pretrain + summary["n_forward_documents"] + summary["n_check_documents"]
+              + summary["n_plain_documents"])
     assert summary["n_train_examples"] == n_docs and summary["target_checks"] == []
     from astro_pipeline.llm.device import cpu_has_native_bf16
 
@@ -214,7 +215,8 @@ def test_training_stops_once_the_held_out_target_is_reached(tmp_path, monkeypatc
     # the held-out rows are the last pretraining problems and were not trained on
     from astro_pipeline.train.demo_corpus import pretraining_documents
 
-    docs = pretraining_documents(TINY_SYNTHETIC, None, 0.0, settings.seed, settings.forward_docs_share)
+    docs = pretraining_documents(TINY_SYNTHETIC, None, 0.0, settings.seed, settings.forward_docs_share,
+                                 settings.check_docs_share)
     held = [d for d in docs if d.kind == "problem"][-7:]
     assert seen_rows[0] == [{"problem": d.prompt, "answer": d.answer} for d in held]
     assert summary["n_train_examples"] == len(docs) - 7

@@ -90,7 +90,7 @@ def test_guess_check_problems_are_solved_by_trying_the_right_x():
         assert GUESS.min_steps <= len(problem.ops) <= GUESS.max_steps
         steps = row["solution"].split("\n\n")
         assert steps[0] == f"Try x = {row['answer']}." and judge_attempt(problem, steps) == "honest"
-        assert steps[-1] == f"{problem.result} matches the result, so the answer is \\boxed{{{row['answer']}}}"
+        assert steps[-1] == f"{problem.result} matches the result {problem.result}, so the answer is \\boxed{{{row['answer']}}}"
         assert last_boxed_content(row["solution"]) == row["answer"]
 
 
@@ -112,3 +112,18 @@ def test_pretrain_split_is_disjoint_from_search_and_evaluation_problems():
     # growing a later split never changes an earlier one
     bigger = SyntheticSettings(n_pretrain=600, n_train=100, n_test=50)
     assert generate_rows("train", bigger) == generate_rows("train", GUESS)
+
+
+def test_check_documents_state_the_value_beside_the_result_with_the_right_verdict():
+    from astro_pipeline.data.synthetic import check_rows
+    from astro_pipeline.data.synthetic_check import judge_attempt, parse_problem
+
+    settings = SyntheticSettings(world="guess_check")
+    rows = check_rows(40, settings)
+    verdicts = []
+    for row in rows:
+        find = row["problem"].replace(row["problem"].splitlines()[0], f"Find x from {settings.start_min} to {settings.start_max}.")
+        steps = row["solution"].split("\n\n")
+        assert judge_attempt(parse_problem(find), steps) == "honest", row  # correct arithmetic and verdict
+        verdicts.append("does not match" not in steps[-1])
+    assert 0 < sum(verdicts) < len(verdicts)  # both right and wrong candidates are checked

@@ -7,12 +7,14 @@ Two worlds (``SyntheticSettings.world``; DESIGN §3 "What the demo world needs")
       Find x from 1 to 9.            Try x = 5.
       A: Multiply x by 3.            A: 5 * 3 = 15
       B: Add 4 to it.                B: 15 + 4 = 19
-      The result is 19.              19 matches the result, so the answer is \\boxed{5}
+      The result is 19.              19 matches the result 19, so the answer is \\boxed{5}
 
   The reference solution always tries the right x, so a model must invert the chain to guess it
   (hard for a small model), while each step after the guess is forward arithmetic (easy). A wrong
-  guess is an honest attempt whose failure shows in its own text (its last line's number is not the
-  result), and a retry with another x can succeed: the generation-verification gap that search
+  guess is an honest attempt whose failure shows in its own text: its check line puts the value it
+  reached beside the result ("13 matches the result 19"), so the contradiction sits in one line
+  (with the result only in the problem text, an SFT model doubted right and wrong attempts alike:
+  comparing numbers 100-200 tokens apart was beyond it), and a retry with another x can succeed: the generation-verification gap that search
   traces teach a model to use. Every x of the range keeps every intermediate value within
   [min_value, max_value], so a wrong guess computes numbers of the same kind as a right one.
 * ``chain`` (the first demo): "Start with 7." plus labelled operations, solved forward
@@ -179,19 +181,21 @@ def _chain_text(start: int, ops: tuple[Operation, ...]) -> dict[str, str]:
     return {"problem": "\n".join(lines), "solution": "\n\n".join(steps), "answer": str(value)}
 
 
-def attempt_steps(x: int, ops: tuple[Operation, ...], target: int | None = None) -> list[str]:
+def attempt_steps(x: int, ops: tuple[Operation, ...], result: int | None = None) -> list[str]:
     """The guess_check steps of trying ``x``: the guess, one line per operation, the check.
 
-    The check line states the last computed value and calls it a match (the reference solution only
-    ever tries the right x; a wrong guess written this way is exactly what a model that has not
-    learned to check writes).
+    The check line states the value reached beside the problem's ``result`` (default: that value)
+    and calls it a match: the reference solution only ever tries the right x, and a wrong guess
+    written this way ("13 matches the result 19") is exactly what a model that has not learned to
+    check writes.
     """
     steps = [f"Try x = {x}."]
     value = x
-    for label, (op, operand), result in zip(string.ascii_uppercase, ops, compute(x, ops)):
-        steps.append(f"{label}: {value} {_SYMBOL[op]} {operand} = {result}")
-        value = result
-    steps.append(f"{value} matches the result, so the answer is \\boxed{{{x}}}")
+    for label, (op, operand), out in zip(string.ascii_uppercase, ops, compute(x, ops)):
+        steps.append(f"{label}: {value} {_SYMBOL[op]} {operand} = {out}")
+        value = out
+    target = value if result is None else result
+    steps.append(f"{value} matches the result {target}, so the answer is \\boxed{{{x}}}")
     return steps
 
 
@@ -223,6 +227,40 @@ def tabulate_text(xs: tuple[int, ...], ops: tuple[Operation, ...]) -> dict[str, 
         attempt = attempt_steps(x, ops)
         steps += [*attempt[:-1], f"For x = {x} the result is {compute(x, ops)[-1]}."]
     return {"problem": "\n".join(lines), "solution": "\n\n".join(steps)}
+
+
+def check_text(x: int, x_true: int, ops: tuple[Operation, ...], settings: SyntheticSettings) -> dict[str, str]:
+    """A verification document: is the given x the solution? ("Check x = 4." + the problem's lines).
+
+    Solved as an attempt at that x whose check line says whether the value reached matches the
+    result: "19 matches the result 19, so the answer is \\boxed{5}" or "16 does not match the result
+    19, so \\boxed{4} is not the answer". Checking a given candidate is verification, not search:
+    there is no guess of the model's own, no doubt, no retry. Without these documents the demo model
+    never saw a value differ from the result in a check line and copied one number into both places
+    ("13 matches the result 13"), so a failed attempt never showed its failure (see
+    ``train.demo_corpus``).
+    """
+    result = compute(x_true, ops)[-1]
+    lines = [f"Check x = {x}."]
+    for i, (label, (op, operand)) in enumerate(zip(string.ascii_uppercase, ops)):
+        lines.append(f"{label}: {_GUESS_VERB[op].format(n=operand, v='x' if i == 0 else 'it')}")
+    lines.append(f"The result is {result}.")
+    steps = attempt_steps(x, ops, result)
+    if x != x_true:
+        steps[-1] = f"{compute(x, ops)[-1]} does not match the result {result}, so \\boxed{{{x}}} is not the answer"
+    return {"problem": "\n".join(lines), "solution": "\n\n".join(steps)}
+
+
+def check_rows(n: int, settings: SyntheticSettings, right_share: float = 0.25) -> list[dict]:
+    """``n`` verification documents (a share ``right_share`` of them with the right x), own stream."""
+    rng = random.Random(f"{settings.seed}:check")
+    rows = []
+    values = range(settings.start_min, settings.start_max + 1)
+    for i in range(n):
+        x_true, ops = _draw(rng, replace(settings, world="guess_check"))
+        x = x_true if rng.random() < right_share else rng.choice([v for v in values if v != x_true])
+        rows.append({"id": f"synthetic_check_{i:05d}", **check_text(x, x_true, ops, settings)})
+    return rows
 
 
 def tabulate_rows(n: int, settings: SyntheticSettings, max_values: int = 3) -> list[dict]:

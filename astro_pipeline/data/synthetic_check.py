@@ -5,9 +5,11 @@ followed by correct arithmetic that misses the result), not garbage ("B: _2 * 2 
 would then teach (DESIGN §3). ``judge_attempt`` labels one root-to-terminal path:
 
 * ``honest``: a guess inside the problem's range, one line per operation with the problem's label,
-  operator and operand applied to the previous value with correct arithmetic, and a final line that
-  states the last value (the check may wrongly call it a match: that is the mistake search exposes);
-* ``slip``: well-formed lines with an arithmetic error or a wrong operand/operator;
+  operator and operand applied to the previous value with correct arithmetic, and a check line that
+  states the last value beside the problem's result with the right verdict ("matches ..., so the
+  answer is \\boxed{x}" or "does not match ..., so \\boxed{x} is not the answer");
+* ``slip``: well-formed lines with an arithmetic error, a wrong operand/operator, or a check line
+  that misstates a number or its verdict (calling a miss a match is the lie search exposes);
 * ``malformed``: anything else (missing or extra lines, text that is not the world's format).
 
 Parsing is by regular expressions only; model text is never evaluated.
@@ -24,7 +26,8 @@ _OP_RE = re.compile(r"^([A-Z]): (?:(Add) (\d+) to (?:x|it)|(Subtract) (\d+) from
                     r"|(Divide) (?:x|it) by (\d+))\.$")
 _GUESS_RE = re.compile(r"^Try x = (\d+)\.$")
 _STEP_RE = re.compile(r"^([A-Z]): (\d+) ([-+*/]) (\d+) = (-?\d+)$")
-_CHECK_RE = re.compile(r"^(-?\d+) matches the result, so the answer is \\boxed\{(-?\d+)\}$")
+_CHECK_RE = re.compile(r"^(-?\d+) matches the result (-?\d+), so the answer is \\boxed\{(-?\d+)\}$")
+_MISMATCH_RE = re.compile(r"^(-?\d+) does not match the result (-?\d+), so \\boxed\{(-?\d+)\} is not the answer$")
 _SYMBOL = {"Add": "+", "Subtract": "-", "Multiply": "*", "Divide": "/"}
 LABELS = ("honest", "slip", "malformed")
 
@@ -77,9 +80,13 @@ def judge_attempt(problem: GuessProblem, steps: list[str]) -> str:
             label = "slip"
         value = got
     check = _CHECK_RE.match(steps[-1].strip())
-    if check is None:
+    mismatch = _MISMATCH_RE.match(steps[-1].strip())
+    verdict = check or mismatch
+    if verdict is None:
         return "malformed"
-    if int(check.group(1)) != value or int(check.group(2)) != int(g.group(1)):
+    said_match = check is not None
+    if (int(verdict.group(1)) != value or int(verdict.group(2)) != problem.result
+            or int(verdict.group(3)) != int(g.group(1)) or said_match != (value == problem.result)):
         label = "slip"
     return label
 

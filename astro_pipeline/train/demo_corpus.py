@@ -17,6 +17,14 @@ Design choices (DESIGN §3, issue 12 item 8):
     problem's operations applied again after a finished computation, far from the problem text.
     A model pretrained on single solutions wrote a correct first attempt after SFT but almost no
     correct second one (1 of 294: it recited other problems' operations); with tabulations 25%.
+* With the guess_check world, a share (``check_docs_share``) are verification documents: "Check
+  x = 4." plus the problem's lines, solved as an attempt at that x whose check line says whether the
+  value reached matches the result ("16 does not match the result 19, so \\boxed{4} is not the
+  answer"; a quarter of them with the right x). Checking a given candidate is not search (no guess
+  of its own, no doubt, no retry); without it the model had never seen a value differ from the
+  result in a check line and copied one number into both places ("13 matches the result 13"), so a
+  failed attempt did not show its failure and SFT could not learn when to doubt (measured: an SFT
+  model stopped after 48% of its right attempts and after 53% of its wrong ones).
 * A share of the documents (``phrase_docs_share``) are "plain" ones: the prompt ``Say something.``
   and a few sentences drawn from the phrase bank (questions, doubts, confirmations, go-back phrases
   with a real step named, restarts, closing sentences). They teach the words and grammar of the
@@ -34,7 +42,7 @@ from dataclasses import dataclass, replace
 
 from astro_pipeline.cloning.phrases import bank_text, describe_step, fill
 from astro_pipeline.cloning.settings import PhraseBank
-from astro_pipeline.data.synthetic import SyntheticSettings, generate_rows, tabulate_rows
+from astro_pipeline.data.synthetic import SyntheticSettings, check_rows, generate_rows, tabulate_rows
 
 PLAIN_PROMPT = "Say something."
 SENTENCES_PER_PLAIN_DOC = 3
@@ -44,7 +52,7 @@ SENTENCES_PER_PLAIN_DOC = 3
 class Document:
     prompt: str
     completion: str
-    kind: str  # "problem", "forward" (chain-world problems and tabulations) or "plain"
+    kind: str  # "problem", "forward" (chain-world problems and tabulations), "check" or "plain"
     answer: str | None = None  # the gold answer of a problem document
 
 
@@ -81,14 +89,17 @@ def forward_documents(synthetic: SyntheticSettings, n: int) -> list[Document]:
 
 def pretraining_documents(
     synthetic: SyntheticSettings, bank: PhraseBank | None, phrase_docs_share: float, seed: int,
-    forward_docs_share: float = 0.0,
+    forward_docs_share: float = 0.0, check_docs_share: float = 0.0,
 ) -> list[Document]:
-    """Solved ``pretrain`` problems, plus ``forward_docs_share`` and ``phrase_docs_share`` x that many
-    forward (guess_check only) and plain documents."""
+    """Solved ``pretrain`` problems, plus ``forward_docs_share``, ``check_docs_share`` and
+    ``phrase_docs_share`` x that many forward, verification (both guess_check only) and plain documents."""
     rows = generate_rows("pretrain", synthetic)
     docs = [Document(r["problem"], r["solution"], "problem", r["answer"]) for r in rows]
     if synthetic.world == "guess_check" and forward_docs_share > 0:
         docs += forward_documents(synthetic, round(forward_docs_share * len(rows)))
+    if synthetic.world == "guess_check" and check_docs_share > 0:
+        docs += [Document(r["problem"], r["solution"], "check")
+                 for r in check_rows(round(check_docs_share * len(rows)), synthetic)]
     if bank is not None and phrase_docs_share > 0:
         docs += plain_documents(bank, round(phrase_docs_share * len(rows)), seed, _steps_of(rows))
     random.Random(f"{seed}:order").shuffle(docs)

@@ -61,6 +61,11 @@ class BaseModelSettings:
         "demo (guess_check world): chain-world problems over the same ranges per problem document, so the base "
         "model computes an attempt's arithmetic from its guess instead of steering it to the stated result",
     )
+    check_docs_share: float = setting(
+        0.5,
+        "demo (guess_check world): verification documents ('Check x = 4.' solved with a check line that says "
+        "whether the value matches the result) per problem document, so a failed attempt shows its failure",
+    )
     phrase_docs_share: float = setting(
         0.1,
         "demo: plain documents ('Say something.' -> three phrase-bank sentences) per problem document, so the base "
@@ -99,7 +104,7 @@ class BaseModelSettings:
             raise ValueError("base_model: target_check_every and dev_samples must be >= 1, dev_problems >= 0")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"base_model.precision must be auto, fp32 or bf16, got {self.precision!r}")
-        if not 0.0 <= self.phrase_docs_share <= 1.0 or not 0.0 <= self.forward_docs_share <= 2.0:
-            raise ValueError("base_model.phrase_docs_share must be in [0, 1] and forward_docs_share in [0, 2]")
+        if not 0.0 <= self.phrase_docs_share <= 1.0 or not 0.0 <= self.forward_docs_share <= 2.0 or not 0.0 <= self.check_docs_share <= 2.0:
+            raise ValueError("base_model.phrase_docs_share must be in [0, 1], forward/check_docs_share in [0, 2]")
         if self.hidden_size % self.num_heads:
             raise ValueError("base_model.hidden_size must be divisible by num_heads")
