@@ -16,16 +16,16 @@ def test_problem_parses_and_attempts_are_labelled_honest_slip_or_malformed():
     p = parse_problem(PROBLEM)
     assert (p.low, p.high, p.result) == (1, 9, 19) and p.ops == (("A", "*", 3), ("B", "+", 4))
     assert parse_problem("Start with 4.\nA: Add 2.") is None
-    right = ["Try x = 5.", "A: 5 * 3 = 15", "B: 15 + 4 = 19", "19 matches the result 19, so the answer is \\boxed{5}"]
-    wrong = ["Try x = 3.", "A: 3 * 3 = 9", "B: 9 + 4 = 13", "13 does not match the result 19, so \\boxed{3} is not the answer"]
+    right = ["Try x = 5.", "A: 5 * 3 = 15", "B: 15 + 4 = 19", "The result is 19 and we got 19, so the answer is \\boxed{5}"]
+    wrong = ["Try x = 3.", "A: 3 * 3 = 9", "B: 9 + 4 = 13", "The result is 19 and we got 13, so \\boxed{3} is not the answer"]
     assert judge_attempt(p, right) == "honest" and judge_attempt(p, wrong) == "honest"
-    called_a_match = [*wrong[:3], "13 matches the result 19, so the answer is \\boxed{3}"]
+    called_a_match = [*wrong[:3], "The result is 19 and we got 13, so the answer is \\boxed{3}"]
     assert judge_attempt(p, called_a_match) == "slip"  # a miss called a match is the lie search exposes
-    steered = ["Try x = 3.", "A: 3 * 3 = 9", "B: 9 + 4 = 19", "19 matches the result 19, so the answer is \\boxed{3}"]
+    steered = ["Try x = 3.", "A: 3 * 3 = 9", "B: 9 + 4 = 19", "The result is 19 and we got 19, so the answer is \\boxed{3}"]
     assert judge_attempt(p, steered) == "slip"  # the arithmetic bent towards the stated result
-    lied = ["Try x = 3.", "A: 3 * 3 = 9", "B: 9 + 4 = 13", "19 matches the result 19, so the answer is \\boxed{3}"]
+    lied = ["Try x = 3.", "A: 3 * 3 = 9", "B: 9 + 4 = 13", "The result is 19 and we got 19, so the answer is \\boxed{3}"]
     assert judge_attempt(p, lied) == "slip"  # the check line does not state the value computed
-    misread = ["Try x = 3.", "A: 3 * 3 = 9", "B: 9 + 4 = 13", "13 matches the result 13, so the answer is \\boxed{3}"]
+    misread = ["Try x = 3.", "A: 3 * 3 = 9", "B: 9 + 4 = 13", "The result is 13 and we got 13, so the answer is \\boxed{3}"]
     assert judge_attempt(p, misread) == "slip"  # nor the problem's result
     assert judge_attempt(p, ["Try x = 12.", *right[1:]]) == "slip"  # a guess outside the range
     assert judge_attempt(p, ["B: _2 * 2 =  Add: 2. The answer is \\boxed{26}"]) == "malformed"
@@ -36,8 +36,8 @@ def test_wrong_terminal_labels_walk_each_incorrect_terminal_back_to_the_root():
     from astro_pipeline.cloning.toytree import tree_frame
 
     def attempt(x, a, b, stated):
-        verdict = (f"{stated} matches the result 19, so the answer is \\boxed{{{x}}}" if stated == 19 else
-                   f"{stated} does not match the result 19, so \\boxed{{{x}}} is not the answer")
+        verdict = (f"The result is 19 and we got {stated}, so the answer is \\boxed{{{x}}}" if stated == 19 else
+                   f"The result is 19 and we got {stated}, so \\boxed{{{x}}} is not the answer")
         return (f"Try x = {x}.", [(f"A: {x} * 3 = {a}", [(f"B: {a} + 4 = {b}", [verdict])])])
 
     nodes = tree_frame([attempt(3, 9, 13, 13), attempt(4, 12, 19, 19), attempt(5, 15, 19, 19)], reference="5",
@@ -62,7 +62,7 @@ def test_loss_by_segment_splits_prompt_steps_and_reflections(tmp_path):
     from astro_pipeline.train.token_loss import loss_by_segment
     from astro_pipeline_tests.tiny_models import demo_tokenizer, tiny_random_model
 
-    completion = ("Try x = 3.\n\nA: 3 * 3 = 9\n\n9 matches the result 19, so the answer is \\boxed{3}\n\n"
+    completion = ("Try x = 3.\n\nA: 3 * 3 = 9\n\nThe result is 19 and we got 9, so \\boxed{3} is not the answer\n\n"
                   "Wait, is the solution right so far? Hmm... I am not sure about this. Let me start over from the beginning.\n\n"
                   "Try x = 5.\n\nA: 5 * 3 = 15")
     cot = pl.DataFrame({"prompt": [PROBLEM], "completion": [completion]})

@@ -90,7 +90,7 @@ def test_guess_check_problems_are_solved_by_trying_the_right_x():
         assert GUESS.min_steps <= len(problem.ops) <= GUESS.max_steps
         steps = row["solution"].split("\n\n")
         assert steps[0] == f"Try x = {row['answer']}." and judge_attempt(problem, steps) == "honest"
-        assert steps[-1] == f"{problem.result} matches the result {problem.result}, so the answer is \\boxed{{{row['answer']}}}"
+        assert steps[-1] == f"The result is {problem.result} and we got {problem.result}, so the answer is \\boxed{{{row['answer']}}}"
         assert last_boxed_content(row["solution"]) == row["answer"]
 
 
@@ -125,5 +125,5 @@ def test_check_documents_state_the_value_beside_the_result_with_the_right_verdic
         find = row["problem"].replace(row["problem"].splitlines()[0], f"Find x from {settings.start_min} to {settings.start_max}.")
         steps = row["solution"].split("\n\n")
         assert judge_attempt(parse_problem(find), steps) == "honest", row  # correct arithmetic and verdict
-        verdicts.append("does not match" not in steps[-1])
+        verdicts.append("is not the answer" not in steps[-1])
     assert 0 < sum(verdicts) < len(verdicts)  # both right and wrong candidates are checked

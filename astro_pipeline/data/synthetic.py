@@ -7,15 +7,14 @@ Two worlds (``SyntheticSettings.world``; DESIGN §3 "What the demo world needs")
       Find x from 1 to 9.            Try x = 5.
       A: Multiply x by 3.            A: 5 * 3 = 15
       B: Add 4 to it.                B: 15 + 4 = 19
-      The result is 19.              19 matches the result 19, so the answer is \\boxed{5}
+      The result is 19.              The result is 19 and we got 19, so the answer is \\boxed{5}
 
   The reference solution always tries the right x, so a model must invert the chain to guess it
   (hard for a small model), while each step after the guess is forward arithmetic (easy). A wrong
-  guess is an honest attempt whose failure shows in its own text: its check line puts the value it
-  reached beside the result ("13 matches the result 19"), so the contradiction sits in one line
-  (with the result only in the problem text, an SFT model doubted right and wrong attempts alike:
-  comparing numbers 100-200 tokens apart was beyond it), and a retry with another x can succeed: the generation-verification gap that search
-  traces teach a model to use. Every x of the range keeps every intermediate value within
+  guess is an honest attempt whose failure shows in its own text: its check line restates the
+  problem's result beside the value reached ("The result is 19 and we got 13, so \\boxed{3} is not
+  the answer"), so the contradiction sits in one line, and a retry with another x can succeed: the
+  generation-verification gap that search traces teach a model to use. Every x of the range keeps every intermediate value within
   [min_value, max_value], so a wrong guess computes numbers of the same kind as a right one.
 * ``chain`` (the first demo): "Start with 7." plus labelled operations, solved forward
   ("A: 7 * 3 = 21", ..., "The answer is \\boxed{N}"). Its errors are arithmetic slips that nothing
@@ -181,21 +180,29 @@ def _chain_text(start: int, ops: tuple[Operation, ...]) -> dict[str, str]:
     return {"problem": "\n".join(lines), "solution": "\n\n".join(steps), "answer": str(value)}
 
 
-def attempt_steps(x: int, ops: tuple[Operation, ...], result: int | None = None) -> list[str]:
-    """The guess_check steps of trying ``x``: the guess, one line per operation, the check.
+def check_line(value: int, result: int, x: int) -> str:
+    """The last line of an attempt at ``x``: the problem's result, the value reached, the verdict.
 
-    The check line states the value reached beside the problem's ``result`` (default: that value)
-    and calls it a match: the reference solution only ever tries the right x, and a wrong guess
-    written this way ("13 matches the result 19") is exactly what a model that has not learned to
-    check writes.
+    The result comes first, in the words of the problem's own last line ("The result is 19"), so a
+    small model copies it from the prompt by matching that phrase; the value reached is the previous
+    line's last number; the verdict then compares two numbers side by side. Measured with the
+    earlier "13 matches the result 19" wording: the demo model misstated the result in 76% of its
+    wrong attempts (it copied the value instead) and called 2 of 2,179 misses a miss.
     """
+    if value == result:
+        return f"The result is {result} and we got {value}, so the answer is \\boxed{{{x}}}"
+    return f"The result is {result} and we got {value}, so \\boxed{{{x}}} is not the answer"
+
+
+def attempt_steps(x: int, ops: tuple[Operation, ...], result: int | None = None) -> list[str]:
+    """The guess_check steps of trying ``x``: the guess, one line per operation, the check line
+    against ``result`` (default: the value reached, i.e. a right guess)."""
     steps = [f"Try x = {x}."]
     value = x
     for label, (op, operand), out in zip(string.ascii_uppercase, ops, compute(x, ops)):
         steps.append(f"{label}: {value} {_SYMBOL[op]} {operand} = {out}")
         value = out
-    target = value if result is None else result
-    steps.append(f"{value} matches the result {target}, so the answer is \\boxed{{{x}}}")
+    steps.append(check_line(value, value if result is None else result, x))
     return steps
 
 
@@ -232,12 +239,10 @@ def tabulate_text(xs: tuple[int, ...], ops: tuple[Operation, ...]) -> dict[str, 
 def check_text(x: int, x_true: int, ops: tuple[Operation, ...], settings: SyntheticSettings) -> dict[str, str]:
     """A verification document: is the given x the solution? ("Check x = 4." + the problem's lines).
 
-    Solved as an attempt at that x whose check line says whether the value reached matches the
-    result: "19 matches the result 19, so the answer is \\boxed{5}" or "16 does not match the result
-    19, so \\boxed{4} is not the answer". Checking a given candidate is verification, not search:
-    there is no guess of the model's own, no doubt, no retry. Without these documents the demo model
-    never saw a value differ from the result in a check line and copied one number into both places
-    ("13 matches the result 13"), so a failed attempt never showed its failure (see
+    Solved as an attempt at that x whose check line gives the verdict (``check_line``). Checking a
+    given candidate is verification, not search: there is no guess of the model's own, no doubt, no
+    retry. Without these documents the demo model never saw a value differ from the result in a
+    check line and wrote the value twice, so a failed attempt never showed its failure (see
     ``train.demo_corpus``).
     """
     result = compute(x_true, ops)[-1]
@@ -245,10 +250,7 @@ def check_text(x: int, x_true: int, ops: tuple[Operation, ...], settings: Synthe
     for i, (label, (op, operand)) in enumerate(zip(string.ascii_uppercase, ops)):
         lines.append(f"{label}: {_GUESS_VERB[op].format(n=operand, v='x' if i == 0 else 'it')}")
     lines.append(f"The result is {result}.")
-    steps = attempt_steps(x, ops, result)
-    if x != x_true:
-        steps[-1] = f"{compute(x, ops)[-1]} does not match the result {result}, so \\boxed{{{x}}} is not the answer"
-    return {"problem": "\n".join(lines), "solution": "\n\n".join(steps)}
+    return {"problem": "\n".join(lines), "solution": "\n\n".join(attempt_steps(x, ops, result))}
 
 
 def check_rows(n: int, settings: SyntheticSettings, right_share: float = 0.25) -> list[dict]:

@@ -6,8 +6,8 @@ would then teach (DESIGN §3). ``judge_attempt`` labels one root-to-terminal pat
 
 * ``honest``: a guess inside the problem's range, one line per operation with the problem's label,
   operator and operand applied to the previous value with correct arithmetic, and a check line that
-  states the last value beside the problem's result with the right verdict ("matches ..., so the
-  answer is \\boxed{x}" or "does not match ..., so \\boxed{x} is not the answer");
+  restates the problem's result beside the last value with the right verdict ("The result is 19 and
+  we got 19, so the answer is \\boxed{x}" or "..., so \\boxed{x} is not the answer");
 * ``slip``: well-formed lines with an arithmetic error, a wrong operand/operator, or a check line
   that misstates a number or its verdict (calling a miss a match is the lie search exposes);
 * ``malformed``: anything else (missing or extra lines, text that is not the world's format).
@@ -26,8 +26,9 @@ _OP_RE = re.compile(r"^([A-Z]): (?:(Add) (\d+) to (?:x|it)|(Subtract) (\d+) from
                     r"|(Divide) (?:x|it) by (\d+))\.$")
 _GUESS_RE = re.compile(r"^Try x = (\d+)\.$")
 _STEP_RE = re.compile(r"^([A-Z]): (\d+) ([-+*/]) (\d+) = (-?\d+)$")
-_CHECK_RE = re.compile(r"^(-?\d+) matches the result (-?\d+), so the answer is \\boxed\{(-?\d+)\}$")
-_MISMATCH_RE = re.compile(r"^(-?\d+) does not match the result (-?\d+), so \\boxed\{(-?\d+)\} is not the answer$")
+# the check line (synthetic.check_line): result, value, verdict
+_CHECK_RE = re.compile(r"^The result is (-?\d+) and we got (-?\d+), so the answer is \\boxed\{(-?\d+)\}$")
+_MISMATCH_RE = re.compile(r"^The result is (-?\d+) and we got (-?\d+), so \\boxed\{(-?\d+)\} is not the answer$")
 _SYMBOL = {"Add": "+", "Subtract": "-", "Multiply": "*", "Divide": "/"}
 LABELS = ("honest", "slip", "malformed")
 
@@ -85,7 +86,7 @@ def judge_attempt(problem: GuessProblem, steps: list[str]) -> str:
     if verdict is None:
         return "malformed"
     said_match = check is not None
-    if (int(verdict.group(1)) != value or int(verdict.group(2)) != problem.result
+    if (int(verdict.group(2)) != value or int(verdict.group(1)) != problem.result
             or int(verdict.group(3)) != int(g.group(1)) or said_match != (value == problem.result)):
         label = "slip"
     return label

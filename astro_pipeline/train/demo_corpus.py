@@ -19,10 +19,10 @@ Design choices (DESIGN §3, issue 12 item 8):
     correct second one (1 of 294: it recited other problems' operations); with tabulations 25%.
 * With the guess_check world, a share (``check_docs_share``) are verification documents: "Check
   x = 4." plus the problem's lines, solved as an attempt at that x whose check line says whether the
-  value reached matches the result ("16 does not match the result 19, so \\boxed{4} is not the
+  value reached matches the result ("The result is 19 and we got 16, so \\boxed{4} is not the
   answer"; a quarter of them with the right x). Checking a given candidate is not search (no guess
   of its own, no doubt, no retry); without it the model had never seen a value differ from the
-  result in a check line and copied one number into both places ("13 matches the result 13"), so a
+  result in a check line and copied one number into both places (the value written twice), so a
   failed attempt did not show its failure and SFT could not learn when to doubt (measured: an SFT
   model stopped after 48% of its right attempts and after 53% of its wrong ones).
 * A share of the documents (``phrase_docs_share``) are "plain" ones: the prompt ``Say something.``
