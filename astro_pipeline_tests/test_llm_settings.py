@@ -18,6 +18,9 @@ def test_settings_validate_and_every_field_has_help():
     with pytest.raises(ValueError):
         BackendSettings(micro_batch_size=0)
     with pytest.raises(ValueError):
+        BackendSettings(prefix_reuse="on")
+    assert BackendSettings().prefix_reuse == "prefix"
+    with pytest.raises(ValueError):
         from_dict(BackendSettings, {"micro_batch": 4})
     assert all(describe(BackendSettings).values())
 

@@ -20,7 +20,8 @@ Design choices:
     copy of its family's prefix cache. That leaves padding between prefix and suffix; the cache is
     then compacted (positions gathered, values copied unchanged) to the same left-padded layout as
     ``prompt``, so decoding is the same code. The two-pass plan is used only when it computes fewer
-    positions (padding included) than the one-pass one, and only for full-attention caches.
+    positions (padding included, the extra pass charged one per row) than the one-pass one, and
+    only for full-attention caches.
   - ``off``: every row prefills its own prompt (the comparison point: what ``model.generate`` with
     ``num_return_sequences`` does).
 
@@ -397,7 +398,7 @@ def _two_pass_plan(seqs: list[list[int]], families: list[int]) -> tuple[list[int
     """For distinct prompts ``seqs`` (a family's members adjacent): the prefix group of each and
     where its prompt is cut (prefix = ``seq[:cut]``, prefilled once per group; suffix >= 1 token),
     or None when no two prompts share a prefix or the two passes compute no fewer positions
-    (padding included) than one."""
+    (padding included, plus one per row for the extra pass) than one."""
     runs: list[list[int]] = []
     for i, f in enumerate(families):
         if runs and families[runs[-1][-1]] == f:
@@ -430,7 +431,8 @@ def _two_pass_plan(seqs: list[list[int]], families: list[int]) -> tuple[list[int
                 group[i], cut[i] = g, max(len(seqs[i]) - w2, 1)
                 g += 1
     w1 = max(cut)
-    if g * w1 + len(seqs) * w2 >= len(seqs) * max(len(ids) for ids in seqs):
+    # the second pass is charged one position per row (about a decode step: its fixed cost)
+    if g * w1 + len(seqs) * (w2 + 1) >= len(seqs) * max(len(ids) for ids in seqs):
         return None
     return group, cut
 
