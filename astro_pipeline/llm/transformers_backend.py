@@ -46,6 +46,7 @@ Design choices:
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,10 +75,11 @@ class BackendStats:
     prefill_passes: int = 0  # forward passes over prompts
     shared_prefix_tokens: int = 0  # prefix tokens prefilled once for a family instead of once per prompt
     generated_tokens: int = 0
+    prefill_seconds: float = 0.0  # wall time in prefill (CUDA: synchronised at its end)
 
     def reset(self) -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, 0)
+        for name, f in self.__dataclass_fields__.items():
+            setattr(self, name, f.default)
 
 
 @dataclass
@@ -212,7 +214,11 @@ class TransformersBackend:
     def _decode(self, rows: list[_Row], prompts: list[list[int]]) -> None:
         """Sample all ``rows`` of one micro-batch to completion (fills their tokens and finish)."""
         device = self.device
+        t0 = time.perf_counter()
         cache, logits, mask = self._prefill(rows, prompts)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        self.stats.prefill_seconds += time.perf_counter() - t0
         pos = mask.sum(-1, keepdim=True)
 
         batch = list(rows)  # rows still in the tensors, in tensor order
