@@ -153,6 +153,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from astro_pipeline.storage import ArtifactStore
 
     table = VLLM_BENCHMARKS if args.backend == "vllm" else BENCHMARKS
+    if getattr(args, "prefix_reuse", False):
+        if args.name != "generate" or args.backend != "transformers":
+            print("astro bench: --prefix-reuse applies to generate with the transformers backend", file=sys.stderr)
+            return 2
+        table = {"generate": "astro_pipeline.bench.generate:bench_prefix_reuse"}
     if args.name not in table:
         print(f"astro bench {args.name}: no --backend vllm variant (only: {', '.join(sorted(table))})", file=sys.stderr)
         return 2
@@ -171,6 +176,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result = bench(model)
         result.setdefault("model", model or "random tiny Llama")
     name = args.name if args.backend == "transformers" else f"{args.name} --backend {args.backend}"
+    if getattr(args, "prefix_reuse", False):
+        name += " --prefix-reuse"
     print(json.dumps({"bench": name, **result}, default=str))
     return 0
 
@@ -248,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--model", default=None, help="model folder (default: the demo base model in $ASTRO_HOME)")
     bench.add_argument("--backend", choices=("transformers", "vllm"), default="transformers",
                        help="vllm: the vLLM backend against the transformers one (generate only; needs vLLM)")
+    bench.add_argument("--prefix-reuse", action="store_true",
+                       help="generate: the transformers backend with prefix reuse off, prompt and prefix on one "
+                            "recorded MCTS request set (ratio = prefix tokens/s over off)")
     bench.set_defaults(func=cmd_bench)
 
     rec = sub.add_parser("recipe", help="print a recipe's resolved settings as YAML")

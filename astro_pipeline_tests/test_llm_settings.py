@@ -18,6 +18,9 @@ def test_settings_validate_and_every_field_has_help():
     with pytest.raises(ValueError):
         BackendSettings(micro_batch_size=0)
     with pytest.raises(ValueError):
+        BackendSettings(prefix_reuse="on")
+    assert BackendSettings().prefix_reuse == "prefix"
+    with pytest.raises(ValueError):
         from_dict(BackendSettings, {"micro_batch": 4})
     assert all(describe(BackendSettings).values())
 
@@ -84,3 +87,32 @@ def test_bench_backend_flag_picks_the_vllm_benchmark(capsys, monkeypatch):
 
 def _fake_bench(model):  # replaced per test; the CLI resolves benchmarks by "module:function"
     raise AssertionError("not patched")
+
+
+def test_bench_prefix_reuse_reports_each_mode_and_the_ratio():
+    from astro_pipeline.bench.generate import bench_prefix_reuse
+    from astro_pipeline.search.settings import SearchSettings
+
+    search = SearchSettings(k=2, m=2, iterations=2, max_step_tokens=8, max_rollout_tokens=12, parallel_trees=2)
+    result = bench_prefix_reuse(None, n_problems=2, repeats=1, search=search, backend_settings=BackendSettings(threads=1))
+    modes = result["modes"]
+    assert set(modes) == {"off", "prompt", "prefix"}
+    off, prompt, prefix = modes["off"], modes["prompt"], modes["prefix"]
+    assert off["tokens"] > 0 and off["prompt_tokens_over_samples"] == prompt["prompt_tokens_over_samples"]
+    assert off["prefill_tokens"] == off["prompt_tokens_over_samples"]  # off: every sample prefills its prompt
+    assert prefix["prefill_tokens"] < prompt["prefill_tokens"] < off["prefill_tokens"]
+    assert result["ratio"] == pytest.approx(prefix["tokens_per_s"] / off["tokens_per_s"], rel=0.01)
+    assert result["ratio_vs_prompt"] == pytest.approx(prefix["tokens_per_s"] / prompt["tokens_per_s"], rel=0.01)
+    assert result["cpu"] and result["request_set"]["sequences"] > result["request_set"]["requests"]
+
+
+def test_bench_prefix_reuse_flag(capsys, monkeypatch):
+    from astro_pipeline import cli
+    from astro_pipeline.bench import generate
+
+    assert cli.main(["bench", "sft", "--prefix-reuse"]) == 2
+    assert "--prefix-reuse applies to generate" in capsys.readouterr().err
+    seen = []
+    monkeypatch.setattr(generate, "bench_prefix_reuse", lambda model: seen.append(model) or {"ratio": 1.5})
+    assert cli.main(["bench", "generate", "--prefix-reuse", "--model", "/m"]) == 0
+    assert seen == ["/m"] and '"bench": "generate --prefix-reuse"' in capsys.readouterr().out

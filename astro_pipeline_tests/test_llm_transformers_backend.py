@@ -9,7 +9,7 @@ import torch
 
 from astro_pipeline.llm import Backend, BackendSettings, GenerationRequest, SamplingParams
 from astro_pipeline.llm.transformers_backend import TransformersBackend
-from astro_pipeline_tests.tiny_models import demo_tokenizer, scripted_model, tiny_random_model
+from astro_pipeline_tests.tiny_models import demo_tokenizer, scripted_model, sharp_random_model, tiny_random_model
 
 PROBLEM = "Start with 7.\nA: Multiply by 3.\nB: Subtract 4."
 
@@ -201,3 +201,124 @@ def test_growing_kv_cache_matches_transformers_dynamic_cache():
     grown = growing_cache(model.config)
     assert all(isinstance(layer, GrowingLayer) for layer in grown.layers)
     assert torch.allclose(run(DynamicCache(config=model.config)), run(grown), atol=1e-5)
+
+
+# prefix reuse ------------------------------------------------------------------------------------
+SIBLING_STEPS = ("A: 7 * 3 = 21\n\n", "A: 7 times 3 is 21\n\n", "B: 21 - 4 = 17\n\n", "A: 21\n\n")
+
+
+def _mcts_shaped(**params) -> list[GenerationRequest]:
+    """What one search call looks like: per problem, nodes at several depths, each with its
+    siblings (the node's prompt plus one step), each asked for n samples."""
+    out = []
+    for problem in (PROBLEM, "Start with 2.\nA: Add 5.", "Start with 11.\nA: Subtract 6.\nB: Multiply by 4."):
+        for depth in range(3):
+            for step in SIBLING_STEPS:
+                out.append(_chat(problem, prefix="".join(SIBLING_STEPS[:depth]) + step, **params))
+    return out
+
+
+def _run_modes(reqs, modes=("off", "prompt", "prefix"), mbs=(64, 7)):
+    model, tok = sharp_random_model(), demo_tokenizer()  # greedy output that depends on the prompt
+    runs = {}
+    for mode in modes:
+        for m in mbs:
+            b = TransformersBackend(settings=BackendSettings(threads=1, prefix_reuse=mode, micro_batch_size=m), model=model, tokenizer=tok)
+            runs[mode, m] = (b.generate(reqs), b.stats)
+    return runs
+
+
+def _view(out):
+    return [[(s.text, s.finish_reason, s.n_tokens, s.stop_string) for s in o] for o in out]
+
+
+def test_prefix_reuse_greedy_output_identical_with_and_without_reuse():
+    # fp32, greedy, with stop strings and a token budget: every mode and micro-batch size gives the
+    # same texts, finish reasons, token counts and stop strings; log-probabilities up to rounding
+    reqs = _mcts_shaped(n=2, temperature=0.0, max_new_tokens=16, stop=("9", "a"))
+    runs = _run_modes(reqs)
+    ref_out, _ = runs["off", 64]
+    ends = {(s.finish_reason, s.stop_string) for o in ref_out for s in o}
+    assert ends == {("stop", "9"), ("stop", "a"), ("stop", None), ("length", None)}  # stop strings, EOS, budget
+    assert len({o[0].text for o in ref_out}) > 0.8 * len(reqs)  # the output depends on the prompt
+    for (mode, mbs), (out, _) in runs.items():
+        assert _view(out) == _view(ref_out), (mode, mbs)
+        for o, r in zip(out, ref_out):
+            assert [s.logprob for s in o] == pytest.approx([s.logprob for s in r], abs=1e-4)
+
+
+def test_prefix_reuse_counts_less_prompt_work():
+    reqs = _mcts_shaped(n=4, temperature=1.0, max_new_tokens=4, seed=3)
+    runs = _run_modes(reqs, mbs=(64,))
+    off, prompt, prefix = (runs[m, 64][1] for m in ("off", "prompt", "prefix"))
+    n_rows = sum(r.params.n for r in reqs)
+    assert off.rows == prompt.rows == prefix.rows == n_rows
+    assert off.prompt_tokens == prompt.prompt_tokens == prefix.prompt_tokens
+    # off: every sample's prompt runs; prompt: each distinct prompt once (one micro-batch here)
+    assert off.prefill_tokens == off.prompt_tokens
+    b = TransformersBackend(settings=BackendSettings(threads=1), model=sharp_random_model(), tokenizer=demo_tokenizer())
+    distinct = {tuple(b.encode(r)) for r in reqs}
+    assert prompt.prefill_tokens == sum(len(p) for p in distinct) == off.prompt_tokens // 4
+    # prefix: siblings' shared prefixes once more; the saving is what the counter says it is
+    assert prefix.shared_prefix_tokens > 0
+    assert prefix.prefill_tokens == prompt.prefill_tokens - prefix.shared_prefix_tokens
+    assert prefix.prefill_tokens < 0.6 * prompt.prefill_tokens
+    assert prefix.prefill_positions < prompt.prefill_positions < off.prefill_positions
+    assert prefix.generated_tokens == prompt.generated_tokens == off.generated_tokens == n_rows * 4
+
+
+def test_prefix_reuse_keeps_seeded_samples_and_batch_independence():
+    reqs = _mcts_shaped(n=3, temperature=1.0, top_p=0.95, max_new_tokens=12, seed=9, stop=("\n\n",))
+    runs = _run_modes(reqs)
+    ref_out, _ = runs["off", 64]
+    for key, (out, _) in runs.items():
+        assert [[s.text for s in o] for o in out] == [[s.text for s in o] for o in ref_out], key
+    assert len({s.text for o in ref_out for s in o}) > 0.8 * sum(len(o) for o in ref_out)
+    # one request alone gives the samples it gets inside the shared-prefix batch
+    model, tok = sharp_random_model(), demo_tokenizer()
+    b = TransformersBackend(settings=BackendSettings(threads=1, prefix_reuse="prefix"), model=model, tokenizer=tok)
+    alone = b.generate([reqs[5]])[0]
+    assert [s.text for s in alone] == [s.text for s in runs["prefix", 64][0][5]]
+
+
+def test_two_pass_prefill_builds_the_one_pass_cache():
+    from astro_pipeline.llm.transformers_backend import _Row, _two_pass_plan
+
+    model, tok = sharp_random_model(), demo_tokenizer()
+    reqs = _mcts_shaped()[:4] + [_chat("Start with 5.")]  # four siblings and one unrelated prompt
+    backends = {m: TransformersBackend(settings=BackendSettings(threads=1, prefix_reuse=m), model=model, tokenizer=tok)
+                for m in ("prompt", "prefix")}
+    prompts = [backends["prompt"].encode(r) for r in reqs]
+    families = [0, 0, 0, 0, 1]
+    assert _two_pass_plan(prompts, families) is not None
+    rows = [_Row(i, 0, i, f, 0, 0.0, 1.0, 1, ()) for i, f in enumerate(families)]
+    got = {}
+    with torch.inference_mode():
+        for mode, b in backends.items():
+            got[mode] = b._prefill(rows, prompts)
+    (c1, l1, m1), (c2, l2, m2) = got["prompt"], got["prefix"]
+    assert torch.equal(m1, m2)
+    assert torch.allclose(l1, l2, atol=1e-5)
+    real = m1.bool()
+    for a, b_ in zip(c1.layers, c2.layers):
+        assert a.keys.shape == b_.keys.shape
+        assert torch.allclose(a.keys.transpose(1, 2)[real], b_.keys.transpose(1, 2)[real], atol=1e-5)
+        assert torch.allclose(a.values.transpose(1, 2)[real], b_.values.transpose(1, 2)[real], atol=1e-5)
+    assert backends["prefix"].stats.prefill_passes == 2 and backends["prompt"].stats.prefill_passes == 1
+
+
+def test_families_and_the_two_pass_plan():
+    from astro_pipeline.llm.transformers_backend import _families, _two_pass_plan
+
+    node = list(range(100, 140))
+    prompts = [node + [1, 2, 3], [7, 7, 7, 7], node + [1, 5], node + [9] * 10, [7, 7, 8, 8]]
+    family, rank = _families(prompts)
+    assert family[0] == family[2] == family[3] != family[1] == family[4]  # the [7, 7, ..] pair shares half
+    assert family[1] < family[0]  # shorter families first
+    assert sorted(rank) == list(range(5))
+    # no shared prefix, or sharing too little to pay for padding: one pass
+    assert _two_pass_plan([[1, 2, 3], [4, 5, 6]], [0, 1]) is None
+    assert _two_pass_plan([[1, 2], [1, 3]], [0, 0]) is None  # 1 + 2 x (1 + 1) positions vs 2 x 2
+    group, cut = _two_pass_plan([node + [1, 2, 3], node + [1, 5], [9] * 30], [0, 0, 1])
+    assert group == [0, 0, 1] and cut[:2] == [41, 41]  # the shared prefix; each keeps >= 1 own token
+    assert 30 - cut[2] <= 2  # a prompt without a partner puts no more than the widest suffix last

@@ -1,6 +1,9 @@
 """Tiny models built on the fly for backend and training tests (never downloaded).
 
 * ``tiny_random_model``: a randomly initialised small Llama with the demo tokenizer.
+* ``sharp_random_model``: the same with its weight matrices scaled up, so greedy output depends
+  on the prompt (a plain random init repeats one token whatever the prompt, which would hide a
+  wrong KV cache).
 * ``scripted_model``: the same, with the LM head replaced by a bias-only layer, so the next-token
   distribution is fixed and known (tests of EOS, top-p and exact log-probabilities).
 """
@@ -33,6 +36,15 @@ def tiny_random_model(seed: int = 0) -> LlamaForCausalLM:
     model = LlamaForCausalLM(demo_config(TINY, tokenizer)).eval()
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def sharp_random_model(seed: int = 1, scale: float = 10.0) -> LlamaForCausalLM:
+    model = tiny_random_model(seed)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() == 2:
+                param.mul_(scale)
     return model
 
 

@@ -9,10 +9,27 @@ least disturbed by other work on shared cores). With no ``model_dir`` a randomly
 Llama with the demo tokenizer is built: throughput does not depend on what the weights learned,
 and the output says so (``model: "random-init ..."``). Such a model rarely emits EOS, so most rows
 run to the budget on both sides.
+
+``bench_prefix_reuse`` (``astro bench generate --prefix-reuse``) compares the backend with itself:
+the same model, prefix reuse ``off`` (every sample prefills its prompt), ``prompt`` (identical
+prompts once) and ``prefix`` (also MCTS siblings' shared prefix once), replaying one recorded MCTS
+request set (``generate_vllm.record_mcts_calls``: k children per node, M rollouts per child, several
+levels, so siblings share all but their last step). Each of ``repeats`` rounds replays every
+mode once (the order rotates); ``ratio`` is the median over rounds of prefix's tokens/s over off's
+in the same round, ``ratio_vs_prompt`` the same for prefix over prompt (what issue 17 added over
+the earlier per-prompt sharing), ``ratio_best`` best over best. Pairing within a round matters on
+shared cores: other jobs' load moves a whole replay's time by half (measured: off took 18.3 s and
+11.8 s in two runs for the same prefill work), more than the modes differ. Prefill and decode
+time are given apart: decoding is the same work in every mode, so its spread is the noise. The
+backend's counters give each mode's prefill work (prompt tokens against tokens and padded
+positions run). Sampling is batch-independent, so every mode generates the same tokens up to
+float rounding.
 """
 
 from __future__ import annotations
 
+import os
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -137,6 +154,94 @@ def bench_generate(
     }
 
 
+def bench_prefix_reuse(
+    model_dir: str | Path | None = None,
+    *,
+    n_problems: int = 8,
+    repeats: int = 2,
+    search=None,
+    backend_settings: BackendSettings | None = None,
+    modes: tuple[str, ...] = ("off", "prompt", "prefix"),
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Tokens/s of the transformers backend with each prefix-reuse mode on one recorded MCTS request set."""
+    from dataclasses import replace
+
+    from astro_pipeline.bench.generate_vllm import (
+        BENCH_SEARCH, _load, cpu_name, record_mcts_calls, request_set_shape, synthetic_problems,
+    )
+    from astro_pipeline.bench.mcts import replay_throughput
+
+    search = search or BENCH_SEARCH
+    settings = backend_settings or BackendSettings()
+    if model_dir is None:
+        model, tokenizer = _random_demo_model(seed)
+        model_name = "random-init demo Llama (demo tokenizer; weights untrained, fine for throughput)"
+    else:
+        first = TransformersBackend(model_dir, settings)
+        model, tokenizer = first.model, first.tokenizer
+        model_name = str(model_dir)
+    backends = {m: TransformersBackend(settings=replace(settings, prefix_reuse=m), model=model, tokenizer=tokenizer)
+                for m in modes}
+    calls = record_mcts_calls(backends[modes[-1]], synthetic_problems(n_problems), search)
+    if not calls:
+        raise ValueError("the search made no generation calls")
+    load_before = _load()
+    for b in backends.values():
+        b.generate(calls[0])  # warm-up: allocator, kernels, tokenizer caches
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+    for i in range(max(1, repeats)):
+        for m in modes[i % len(modes):] + modes[: i % len(modes)]:  # rotate: no mode always runs first
+            b = backends[m]
+            b.stats.reset()
+            r = replay_throughput(b, calls)
+            runs[m].append({**r, "stats": to_dict(b.stats)})
+    best = {m: max(rs, key=lambda r: r["tokens_per_second"]) for m, rs in runs.items()}
+
+    def paired(a: str, b: str) -> float | None:
+        # median over rounds of a's tokens/s over b's in the same round (both ran minutes apart at most)
+        if a not in runs or b not in runs:
+            return None
+        rs = sorted(x["tokens_per_second"] / y["tokens_per_second"] for x, y in zip(runs[a], runs[b]) if y["tokens_per_second"])
+        return round(statistics.median(rs), 3) if rs else None
+    per_mode = {}
+    for m, r in best.items():
+        st = r["stats"]
+        per_mode[m] = {
+            "tokens": r["tokens"],
+            "seconds": round(r["seconds"], 3),
+            "tokens_per_s": round(r["tokens_per_second"], 1),
+            "prompt_tokens_over_samples": st["prompt_tokens"],
+            "prefill_tokens": st["prefill_tokens"],
+            "prefill_positions": st["prefill_positions"],
+            "prefill_passes": st["prefill_passes"],
+            "prefill_s": round(st["prefill_seconds"], 3),
+            "decode_s": round(r["seconds"] - st["prefill_seconds"], 3),  # the same work in every mode
+            "tokens_per_s_runs": [round(x["tokens_per_second"], 1) for x in runs[m]],
+        }
+    tps = {m: per_mode[m]["tokens_per_s"] for m in modes}
+    result: dict[str, Any] = {
+        "model": model_name,
+        "modes": per_mode,
+        "ratio": paired("prefix", "off"),
+        "ratio_vs_prompt": paired("prefix", "prompt"),
+        "ratio_best": round(tps["prefix"] / tps["off"], 3) if "prefix" in tps and "off" in tps and tps["off"] else None,
+        "repeats": max(1, repeats),
+        "request_set": {"problems": n_problems, "k": search.k, "m": search.m, "iterations": search.iterations,
+                        "max_step_tokens": search.max_step_tokens, "max_rollout_tokens": search.max_rollout_tokens,
+                        **request_set_shape(calls, backends[modes[0]])},
+        "device": str(backends[modes[0]].device),
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "load_before": load_before,
+        "load_after": _load(),
+        "backend_settings": to_dict(settings),
+        "torch": torch.__version__,
+    }
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m astro_pipeline.bench.generate [--model-dir DIR] ...``: print the result as JSON."""
     import argparse
@@ -151,7 +256,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--micro-batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--prefix-reuse", action="store_true",
+                        help="compare prefix reuse off / prompt / prefix on a recorded MCTS request set instead")
     args = parser.parse_args(argv)
+    if args.prefix_reuse:
+        result = bench_prefix_reuse(args.model_dir, repeats=args.repeats, backend_settings=BackendSettings(
+            micro_batch_size=args.micro_batch_size, threads=args.threads))
+        print(json.dumps(result, indent=2))
+        return
     result = bench_generate(
         args.model_dir,
         n_prompts=args.prompts,

@@ -8,6 +8,11 @@ Capacity grows by half (amortised linear copying). Row selection (dropping finis
 copying a prompt's cache to its samples) indexes the buffer, so those keep working.
 Only plain full-attention layers are replaced; sliding-window or other layer types keep
 transformers' own implementation.
+
+``gather_positions`` rebuilds a cache from chosen positions of each row (a copy, values unchanged):
+the backend's shared-prefix prefill leaves padding between a prefix and its suffix and compacts
+the rows back to the usual left-padded layout with it. It only applies to full-attention layers
+(``full_attention_only``): a sliding window would hold other positions.
 """
 
 from __future__ import annotations
@@ -55,6 +60,18 @@ class GrowingLayer(DynamicLayer):
             self._v = self._v.repeat_interleave(repeats, dim=0)
             self.keys, self.values = self._k[..., : self._n, :], self._v[..., : self._n, :]
 
+    def gather_positions(self, index: torch.Tensor) -> None:
+        """Keep, for each row b, positions ``index[b]`` in that order (``index``: (B, T) long)."""
+        if self._k is None:
+            return
+        k, v = _gather(self.keys, index), _gather(self.values, index)
+        self._n = index.shape[-1]
+        self._k = k.new_empty((*k.shape[:-2], self._n + self.headroom, k.shape[-1]))
+        self._v = v.new_empty((*v.shape[:-2], self._n + self.headroom, v.shape[-1]))
+        self._k[..., : self._n, :] = k
+        self._v[..., : self._n, :] = v
+        self.keys, self.values = self._k[..., : self._n, :], self._v[..., : self._n, :]
+
     def crop(self, tokens_to_remove: int) -> None:
         super().crop(tokens_to_remove)
         if tokens_to_remove < 0 and self.is_initialized:
@@ -71,3 +88,26 @@ def growing_cache(config, headroom: int = 64) -> DynamicCache:
     cache = DynamicCache(config=config)
     cache.layers = [GrowingLayer(headroom) if type(layer) is DynamicLayer else layer for layer in cache.layers]
     return cache
+
+
+def _gather(states: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    # states (B, heads, T, D); index (B, T') -> (B, heads, T', D)
+    idx = index[:, None, :, None].expand(-1, states.shape[1], -1, states.shape[-1])
+    return states.gather(2, idx)
+
+
+def full_attention_only(cache: DynamicCache) -> bool:
+    """Whether every layer of ``cache`` attends to all positions (so positions can be moved)."""
+    return all(type(layer) in (GrowingLayer, DynamicLayer) for layer in cache.layers)
+
+
+def gather_positions(cache: DynamicCache, index: torch.Tensor) -> None:
+    """Rebuild every layer of ``cache`` from positions ``index`` ((B, T) long) of each row."""
+    for layer in cache.layers:
+        if isinstance(layer, GrowingLayer):
+            layer.gather_positions(index)
+        elif type(layer) is DynamicLayer:
+            if layer.is_initialized:
+                layer.keys, layer.values = _gather(layer.keys, index), _gather(layer.values, index)
+        else:
+            raise TypeError(f"cannot move positions of a {type(layer).__name__} cache layer")

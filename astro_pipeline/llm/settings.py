@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from astro_pipeline.config import setting
 
 BACKENDS = ("transformers", "vllm")
+PREFIX_REUSE = ("prefix", "prompt", "off")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,12 @@ class BackendSettings:
     micro_batch_size: int = setting(64, "transformers: most sequences decoded together (bounds memory)")
     prune_fraction: float = setting(
         0.25, "transformers: drop finished rows from the batch once this fraction of it has finished"
+    )
+    prefix_reuse: str = setting(
+        "prefix", "transformers: reuse of prompt KV caches. prefix: a prompt asked for n samples (or by several "
+        "requests) is prefilled once per micro-batch, and prompts sharing at least half their tokens (MCTS "
+        "siblings) prefill the shared part once; prompt: only identical prompts are shared; off: every sample "
+        "prefills its own prompt (for comparison; same greedy output, more prefill work)"
     )
     threads: int = setting(0, "transformers on CPU: torch threads; 0 = the cores not busy now")
     attn_implementation: str = setting("sdpa", "transformers: attention kernel (sdpa, eager, flash_attention_2)")
@@ -54,5 +61,7 @@ class BackendSettings:
             raise ValueError("backend.micro_batch_size must be >= 1")
         if not 0.0 < self.prune_fraction <= 1.0:
             raise ValueError("backend.prune_fraction must be in (0, 1]")
+        if self.prefix_reuse not in PREFIX_REUSE:
+            raise ValueError(f"backend.prefix_reuse must be one of {PREFIX_REUSE}, got {self.prefix_reuse!r}")
         if self.kv_cache_gib < 0:
             raise ValueError("backend.kv_cache_gib must be >= 0")
