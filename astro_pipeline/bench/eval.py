@@ -33,6 +33,7 @@ from typing import Any
 
 import polars as pl
 
+from astro_pipeline.llm.prompt import chat_messages
 from astro_pipeline.evaluate.run import build_requests, evaluate_model
 from astro_pipeline.evaluate.settings import EvalSettings
 from astro_pipeline.llm.protocol import Backend, GenerationRequest, SamplingParams
@@ -86,7 +87,7 @@ def raw_generation(backend: Backend, problems: pl.DataFrame, settings: EvalSetti
 
 
 def _warm_up(backend: Backend, problems: pl.DataFrame, verifier: Any) -> None:
-    backend.generate([GenerationRequest(messages=({"role": "user", "content": problems["problem"][0]},),
+    backend.generate([GenerationRequest(messages=chat_messages(problems["problem"][0]),
                                         params=SamplingParams(n=2, max_new_tokens=8, seed=0))])
     if hasattr(verifier, "verify_many"):
         verifier.verify_many([("\\frac{1}{2}", "\\boxed{0.5}")])  # not a plain-number pair: a worker answers

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from astro_pipeline.llm.prompt import prompt_text
 
 
 def _timed(fn, bucket: dict[str, float], name: str):
@@ -213,7 +214,7 @@ class _RawLoop:
         n_prompts = self.batch_size // g
         picked = [self.rows[(i * n_prompts + k) % len(self.rows)] for k in range(n_prompts)]
         texts = [
-            tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+            prompt_text(tok, p)
             for p, _ in picked
             for _ in range(g)
         ]

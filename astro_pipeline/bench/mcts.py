@@ -26,6 +26,7 @@ from typing import Any
 
 import polars as pl
 
+from astro_pipeline.llm.prompt import chat_messages
 from astro_pipeline.llm.protocol import Backend, GenerationRequest, Sample, SamplingParams
 from astro_pipeline.search.rewards import exact_match_boxed
 from astro_pipeline.search.runner import SearchSummary, search_problems
@@ -64,7 +65,7 @@ def _warm_up(backend: Backend, problems: pl.DataFrame, settings: SearchSettings)
     batch pays one-time costs (allocator growth, kernel selection) that neither side should carry."""
     texts = problems["problem"].head(8).to_list() or ["1 + 1"]
     params = SamplingParams(n=settings.m, max_new_tokens=settings.max_step_tokens, seed=0)
-    backend.generate([GenerationRequest(messages=({"role": "user", "content": t},), params=params) for t in texts])
+    backend.generate([GenerationRequest(messages=chat_messages(t), params=params) for t in texts])
 
 
 def _one_round(backend: Backend, problems: pl.DataFrame, settings: SearchSettings, verifier: Any,
