@@ -13,6 +13,7 @@ import pytest
 
 from astro_pipeline.evaluate import GENERATIONS_SCHEMA, SCORES_SCHEMA, EvalSettings, evaluate_model, score_completions
 from astro_pipeline.seeds import derive_seed
+from astro_pipeline.testing import FakeVerifier
 from astro_pipeline.llm.protocol import GenerationRequest, Sample
 from astro_pipeline.verify.extract import last_boxed_content
 
@@ -66,9 +67,7 @@ class ScriptedEvalBackend:
         return out
 
 
-def exact_verifier(gold: str, response: str) -> bool:
-    """A simple injected verifier: the last box equals the gold string."""
-    return last_boxed_content(response) == gold
+exact_verifier = FakeVerifier()  # the last box equals the gold string
 
 
 def count_reflections(text: str) -> tuple[int, int]:
@@ -270,7 +269,7 @@ def test_scoring_of_a_batch_overlaps_generation_of_the_next():
         calls["n"] += 1
         if j + 1 < 3:  # 3 batches of 1 problem; the last batch has no next generate call
             seen.append(started[j + 1].wait(timeout=10))
-        return [exact_verifier(g, r) for g, r in pairs]
+        return exact_verifier.verify_many(pairs)
 
     class Verifier:
         verify_many = staticmethod(waiting_verifier_many)

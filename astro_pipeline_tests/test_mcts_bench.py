@@ -32,7 +32,7 @@ def test_search_efficiency_counts_tokens_yield_and_search_examples_per_setting()
 
     from astro_pipeline.bench.search_efficiency import PAPER_SCALED, run_setting
     from astro_pipeline.cloning import CloningSettings
-    from astro_pipeline.search.rewards import exact_match_boxed
+    from astro_pipeline.testing import FakeVerifier
 
     def guesses(problem: str, prefix: str, i: int) -> str:  # one guess step, then its boxed check
         guess = prefix.split()[1] if prefix else str(i % 4)
@@ -43,8 +43,8 @@ def test_search_efficiency_counts_tokens_yield_and_search_examples_per_setting()
     efficient = SearchSettings(k=4, m=1, iterations=4, expansion_samples=8, stop_incorrect=2)
     paper = dataclasses.replace(efficient, **PAPER_SCALED)
     cloning = CloningSettings()
-    e = run_setting(ScriptedBackend(guesses), problems, efficient, cloning, exact_match_boxed)
-    p = run_setting(ScriptedBackend(guesses), problems, paper, cloning, exact_match_boxed)
+    e = run_setting(ScriptedBackend(guesses), problems, efficient, cloning, FakeVerifier())
+    p = run_setting(ScriptedBackend(guesses), problems, paper, cloning, FakeVerifier())
     assert e["problems"] == p["problems"] == 4
     assert e["yield"] == p["yield"] == 1.0  # every tree holds the right guess and wrong ones
     assert e["search_examples"] > 0 and p["search_examples"] > 0

@@ -8,14 +8,12 @@ system prompt.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import polars as pl
 import pytest
 
 from astro_pipeline.llm.prompt import chat_messages, prompt_text, render, render_messages
 from astro_pipeline.llm.protocol import GenerationRequest, Sample, SamplingParams
-from astro_pipeline.train.rl_tiny import build_tiny_model, tiny_tokenizer
+from astro_pipeline.testing import FakeVerifier, build_tiny_model, tiny_tokenizer
 
 PROBLEM = "What is 2 + 3?"
 
@@ -29,11 +27,6 @@ class _Recorder:
     def generate(self, requests):
         self.requests.extend(requests)
         return [[Sample("", "stop", 0, 0.0)] * r.params.n for r in requests]
-
-
-class _Wrong:
-    def verify_many(self, pairs):
-        return [SimpleNamespace(verdict="incorrect", reason="") for _ in pairs]
 
 
 def _stage_prompts(tok, system_prompt: str) -> dict[str, str]:
@@ -52,7 +45,7 @@ def _stage_prompts(tok, system_prompt: str) -> dict[str, str]:
     sft = to_conversational(pl.DataFrame({"prompt": [PROBLEM], "completion": ["5"]}), system_prompt)[0]["prompt"]
     grpo = _prompt_dataset(problems, system_prompt)[0]["prompt"]
     recorder = _Recorder()
-    measure_solve_rates(recorder, problems, RLSettings(select_samples=1), _Wrong(), system_prompt)
+    measure_solve_rates(recorder, problems, RLSettings(select_samples=1), FakeVerifier(), system_prompt)
     return {
         "search": render(tok, search),
         "evaluate": render(tok, evaluate),

@@ -1,7 +1,8 @@
 """RL stage, GRPO runs on a tiny random Llama (built on the fly, nothing downloaded).
 
-Test double (documented as such): ``DigitSevenVerifier`` says "correct" when the completion contains
-the character 7 and "no_answer" otherwise. A random character-level model writes a 7 in roughly
+Test double (documented as such): ``DigitSevenVerifier`` (``testing.FakeVerifier`` with the
+``contains_seven`` rule) says "correct" when the completion contains the character 7 and "no_answer"
+otherwise. A random character-level model writes a 7 in roughly
 one completion of six, so groups have mixed rewards, advantages are non-zero and the weights move;
 with the real verifier every random completion is "no_answer" and GRPO would have nothing to learn.
 """
@@ -16,29 +17,21 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
 
+from astro_pipeline.testing import FakeVerifier, contains_seven
 from astro_pipeline.train.rl import SUMMARY_FILE, last_complete_checkpoint, train_rl
 from astro_pipeline.train.rl_settings import RLSettings
 from astro_pipeline.train.rl_tiny import build_tiny_model, tiny_problems
 
 
-class DigitSevenVerifier:
-    def __init__(self):
-        self.calls = 0
+class DigitSevenVerifier(FakeVerifier):
+    """The test kit's fake with the ``contains_seven`` rule (blank gold: unparsable_gold)."""
 
-    def verify_many(self, pairs):
-        self.calls += 1
-        out = []
-        for gold, text in pairs:
-            if not str(gold).strip():
-                out.append(SimpleNamespace(verdict="unparsable_gold", reason="blank"))
-            else:
-                out.append(SimpleNamespace(verdict="correct" if "7" in text else "no_answer", reason=""))
-        return out
+    def __init__(self):
+        super().__init__(contains_seven)
 
 
 SMALL = dict(batch_size=8, num_generations=4, max_completion_length=12, learning_rate=1e-2, warmup_steps=0,

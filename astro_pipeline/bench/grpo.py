@@ -45,6 +45,7 @@ from typing import Any
 
 import polars as pl
 from astro_pipeline.llm.prompt import prompt_text
+from astro_pipeline.verify.rules import Verifier
 
 
 def _timed(fn, bucket: dict[str, float], name: str):
@@ -85,7 +86,7 @@ def bench_grpo(
     learning_rate: float = 1e-5,
     threads: int = 1,
     seed: int = 0,
-    verifier: Any = None,
+    verifier: Verifier | None = None,
 ) -> dict[str, Any]:
     """Time shares of a GRPO step and its throughput against a raw loop (see the module docstring)."""
     import torch

@@ -28,7 +28,8 @@ import polars as pl
 
 from astro_pipeline.llm.prompt import chat_messages
 from astro_pipeline.llm.protocol import Backend, GenerationRequest, Sample, SamplingParams
-from astro_pipeline.search.rewards import exact_match_boxed
+from astro_pipeline.testing import FakeVerifier
+from astro_pipeline.verify.rules import Verifier
 from astro_pipeline.search.runner import SearchSummary, search_problems
 from astro_pipeline.search.settings import SearchSettings
 
@@ -68,7 +69,7 @@ def _warm_up(backend: Backend, problems: pl.DataFrame, settings: SearchSettings)
     backend.generate([GenerationRequest(messages=chat_messages(t), params=params) for t in texts])
 
 
-def _one_round(backend: Backend, problems: pl.DataFrame, settings: SearchSettings, verifier: Any,
+def _one_round(backend: Backend, problems: pl.DataFrame, settings: SearchSettings, verifier: Verifier,
                log: Callable[[str], None] | None) -> tuple[SearchSummary, list[list[GenerationRequest]], dict[str, float]]:
     recorder = RecordingBackend(backend)
     summary = search_problems(problems, recorder, verifier, settings, progress=False, log=log)
@@ -80,7 +81,7 @@ def bench_mcts(
     problems: pl.DataFrame,
     settings: SearchSettings,
     *,
-    verifier: Any = exact_match_boxed,
+    verifier: Verifier | None = None,
     repeats: int = 1,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -90,6 +91,7 @@ def bench_mcts(
     is the median of the rounds' ratios (robust to other jobs sharing the cores); the other numbers
     are those of the median round.
     """
+    verifier = verifier if verifier is not None else FakeVerifier()  # boxed exact match: no process pool
     _warm_up(backend, problems, settings)
     rounds = [_one_round(backend, problems, settings, verifier, log) for _ in range(max(1, repeats))]
     ratios = [s.tokens_per_second / raw["tokens_per_second"] if raw["tokens_per_second"] else 0.0

@@ -45,6 +45,7 @@ from astro_pipeline.evaluate.settings import EvalSettings
 from astro_pipeline.llm.prompt import chat_messages
 from astro_pipeline.llm.protocol import Backend, GenerationRequest, Sample, SamplingParams
 from astro_pipeline.seeds import derive_seed
+from astro_pipeline.verify.rules import Verifier
 
 Progress = Callable[[int, int], None]
 
@@ -108,7 +109,7 @@ def evaluate_model(
     backend: Backend,
     problems: pl.DataFrame,
     settings: EvalSettings,
-    verifier: Any,
+    verifier: Verifier,
     *,
     benchmark: str,
     stage: str,

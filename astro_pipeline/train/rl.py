@@ -101,6 +101,7 @@ from astro_pipeline.train.runs import (
     prepare_run,
     publish_folder,
 )
+from astro_pipeline.verify.rules import Verifier
 
 __all__ = [
     "SUMMARY_FILE",
@@ -129,7 +130,7 @@ def _require_columns(df: pl.DataFrame, names: Sequence[str], what: str) -> None:
         raise ValueError(f"{what}: missing column(s) {missing}; have {df.columns}")
 
 
-def measure_solve_rates(backend: Any, problems: pl.DataFrame, settings: RLSettings, verifier: Any,
+def measure_solve_rates(backend: Any, problems: pl.DataFrame, settings: RLSettings, verifier: Verifier,
                         system_prompt: str = "") -> pl.DataFrame:
     """Every (sampled) problem with ``n_samples``, ``n_correct``, ``n_truncated``, ``solve_rate`` and ``selection``.
 
@@ -214,7 +215,7 @@ def selection_counts(measured: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def select_prompts(backend: Any, problems: pl.DataFrame, settings: RLSettings, verifier: Any,
+def select_prompts(backend: Any, problems: pl.DataFrame, settings: RLSettings, verifier: Verifier,
                    system_prompt: str = "") -> pl.DataFrame:
     """The problems of moderate difficulty for the model behind ``backend`` (see ``measure_solve_rates``).
 
@@ -332,7 +333,7 @@ def train_rl(
     on_log: OnLog | None = None,
     resume: bool = True,
     reflection_counter: ReflectionCounter | None = None,
-    verifier: Any = None,
+    verifier: Verifier | None = None,
     system_prompt: str = "",
 ) -> RunSummary:
     """GRPO from ``sft_model_dir`` on ``prompts`` (columns problem, answer[, problem_id]); model to ``out_dir``.
