@@ -23,6 +23,9 @@ from collections.abc import Callable
 
 DEFAULT_EVERY_S = 30.0
 
+OnLog = Callable[[int, dict[str, float]], None]
+"""``on_log(step, metrics)``: what a training loop calls once per logged step (every stage's type)."""
+
 # (message regex, why it is harmless here); matched on the start of the warning's text
 KNOWN_WARNINGS: tuple[tuple[str, str], ...] = (
     (r"`past_key_values` is deprecated",

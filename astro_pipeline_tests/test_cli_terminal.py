@@ -8,6 +8,7 @@ import yaml
 
 from astro_pipeline.cli import main
 from astro_pipeline.evaluate import score_completions
+from astro_pipeline.testing import FakeVerifier
 from astro_pipeline.storage import ArtifactStore
 from astro_pipeline.warehouse import Warehouse, publish, table_file
 from astro_pipeline.warehouse.format import render
@@ -103,7 +104,7 @@ def _searched_and_evaluated(wh: Warehouse) -> None:
                                "right so far? Let's go back to where we computed 3 + 5.\n\nA: 3 + 5 = 8\n\nB: \\boxed{16}")):
         done = score_completions(problems, pl.DataFrame({"problem_id": ["p1", "p1"], "sample": [0, -1],
                                                          "completion": [text, text]}),
-                                 lambda gold, response: response.endswith(f"{{{gold}}}"), benchmark="toy", stage=stage,
+                                 FakeVerifier(), benchmark="toy", stage=stage,
                                  model_path=f"/m/{stage}", reflection_counter=lambda t: (t.count("Wait"), t.count("go back")))
         publish(wh, "eval_generations", f"toy__{stage}", done.generations)
     wh.refresh()

@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 
 from astro_pipeline.evaluate import GENERATIONS_SCHEMA, SCORES_SCHEMA, EvalSettings, evaluate_model, score_completions
-from astro_pipeline.evaluate.run import problem_seed
+from astro_pipeline.seeds import derive_seed
+from astro_pipeline.testing import FakeVerifier
 from astro_pipeline.llm.protocol import GenerationRequest, Sample
 from astro_pipeline.verify.extract import last_boxed_content
 
@@ -66,9 +67,7 @@ class ScriptedEvalBackend:
         return out
 
 
-def exact_verifier(gold: str, response: str) -> bool:
-    """A simple injected verifier: the last box equals the gold string."""
-    return last_boxed_content(response) == gold
+exact_verifier = FakeVerifier()  # the last box equals the gold string
 
 
 def count_reflections(text: str) -> tuple[int, int]:
@@ -116,8 +115,8 @@ def test_columns_counts_and_greedy_rows():
     assert first[0].params.top_p == 0.9 and first[0].params.max_new_tokens == 20
     assert first[0].messages == ({"role": "system", "content": "Be brief."}, {"role": "user", "content": "Add 1 and 5."})
     # one seed per problem, shared by its sampled and greedy requests, derived from (seed, id)
-    assert first[0].params.seed == first[2].params.seed == problem_seed(11, "p0")
-    assert first[1].params.seed == problem_seed(11, "p1") != problem_seed(11, "p0")
+    assert first[0].params.seed == first[2].params.seed == derive_seed(11, "evaluate", "p0")
+    assert first[1].params.seed == derive_seed(11, "evaluate", "p1") != derive_seed(11, "evaluate", "p0")
     assert calls == [(2, 3), (3, 3)]
 
 
@@ -270,7 +269,7 @@ def test_scoring_of_a_batch_overlaps_generation_of_the_next():
         calls["n"] += 1
         if j + 1 < 3:  # 3 batches of 1 problem; the last batch has no next generate call
             seen.append(started[j + 1].wait(timeout=10))
-        return [exact_verifier(g, r) for g, r in pairs]
+        return exact_verifier.verify_many(pairs)
 
     class Verifier:
         verify_many = staticmethod(waiting_verifier_many)

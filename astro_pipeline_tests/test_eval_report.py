@@ -7,12 +7,11 @@ import re
 import polars as pl
 
 from astro_pipeline.evaluate import score_completions
+from astro_pipeline.testing import FakeVerifier
 from astro_pipeline.evaluate.report import build_report
-from astro_pipeline.verify.extract import last_boxed_content
 
 
-def _verifier(gold: str, response: str) -> bool:
-    return last_boxed_content(response) == gold
+_verifier = FakeVerifier()  # the last box equals the gold
 
 
 def _counter(text: str) -> tuple[int, int]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import polars as pl
 import pytest
 
-from astro_pipeline.search.rewards import exact_match_boxed, make_reward_fn
+from astro_pipeline.search.rewards import make_reward_fn
+from astro_pipeline.testing import FakeVerifier
 from astro_pipeline.search.runner import search_problems
 from astro_pipeline.search.scripted import ScriptedBackend
 from astro_pipeline.search.settings import SearchSettings
@@ -35,9 +35,9 @@ def _problems(n: int, answer: str = "3") -> pl.DataFrame:
     })
 
 
-def _run(problems, backend, settings, verifier=exact_match_boxed, **kw):
+def _run(problems, backend, settings, verifier=None, **kw):
     trees: dict[str, pl.DataFrame] = {}
-    summary = search_problems(problems, backend, verifier, settings, on_tree=lambda pid, df: trees.__setitem__(pid, df),
+    summary = search_problems(problems, backend, verifier or FakeVerifier(), settings, on_tree=lambda pid, df: trees.__setitem__(pid, df),
                               progress=False, **kw)
     return summary, trees
 
@@ -99,12 +99,8 @@ def test_terminal_rules_empty_eos_length_and_verifier_gets_gold_first():
             return "more \\boxed{3}"
         return ["\n\nrest", "no answer here", " ".join(["w"] * 50), "so \\boxed{3}"][i]
 
-    seen = []
-
-    def verifier(golds, responses):
-        seen.extend(zip(golds, responses))
-        return [g == "3" and "\\boxed{3}" in r for g, r in zip(golds, responses)]
-
+    verifier = FakeVerifier()
+    seen = verifier.pairs
     backend = ScriptedBackend(script)
     settings = SearchSettings(k=4, m=2, iterations=1, max_step_tokens=5)
     _, trees = _run(_problems(1), backend, settings, verifier=verifier)
@@ -125,7 +121,7 @@ def test_on_tree_is_called_as_each_tree_finishes_and_done_ids_are_skipped():
                                                         "problem": ["x"], "answer": [None]},
                                                        schema_overrides={"answer": pl.String})])
     order = []
-    summary = search_problems(problems, backend, exact_match_boxed, settings, done_ids={"p1"},
+    summary = search_problems(problems, backend, FakeVerifier(), settings, done_ids={"p1"},
                               on_tree=lambda pid, df: order.append((pid, len(backend.calls), df["problem_id"].unique().to_list())),
                               progress=False)
     assert [o[0] for o in order] == ["p0", "p2", "p3"]
@@ -170,20 +166,14 @@ def test_request_seeds_do_not_depend_on_batch_company():
     assert alone == together and len(set(alone.values())) == len(alone)
 
 
-def test_reward_fn_accepts_each_verifier_form_and_blank_gold_scores_zero():
-    pairs_seen = []
-
-    class Batch:
-        def verify_many(self, pairs):
-            pairs_seen.extend(pairs)
-            return [SimpleNamespace(verdict="correct" if g == r else "incorrect") for g, r in pairs]
-
-    for verifier in (Batch(), lambda pairs: [g == r for g, r in pairs], lambda golds, responses: [float(g == r) for g, r in zip(golds, responses)]):
-        fn = make_reward_fn(verifier)
-        assert fn(["1", "2", "", None], ["1", "3", "", "x"]) == [1.0, 0.0, 0.0, 0.0]
-    assert pairs_seen == [("1", "1"), ("2", "3")]  # gold first; blank/None golds never sent
-    with pytest.raises(TypeError):
-        make_reward_fn(lambda a, b, c: None)
+def test_reward_fn_asks_the_verifier_gold_first_and_blank_gold_scores_zero():
+    verifier = FakeVerifier()
+    fn = make_reward_fn(verifier)
+    assert fn(["1", "2", "", None], ["\\boxed{1}", "\\boxed{3}", "\\boxed{}", "x"]) == [1.0, 0.0, 0.0, 0.0]
+    assert verifier.pairs == [("1", "\\boxed{1}"), ("2", "\\boxed{3}")]  # gold first; blank/None golds never sent
+    assert verifier.calls == 1  # one batch
+    with pytest.raises(TypeError, match="not a verifier"):
+        make_reward_fn(lambda golds, responses: None)  # one protocol: no callables sniffed by signature
 
 
 def test_tree_with_nothing_left_finishes_early():

@@ -37,7 +37,7 @@ def _problems() -> pl.DataFrame:
 
 
 def test_search_on_a_tiny_random_model(tiny_backend):
-    from astro_pipeline.search.rewards import exact_match_boxed
+    from astro_pipeline.testing import FakeVerifier
     from astro_pipeline.search.runner import search_problems
     from astro_pipeline.search.settings import SearchSettings
     from astro_pipeline.search.tree import TREE_NODES_SCHEMA
@@ -46,7 +46,7 @@ def test_search_on_a_tiny_random_model(tiny_backend):
 
     def run():
         trees: dict[str, pl.DataFrame] = {}
-        summary = search_problems(_problems(), tiny_backend, exact_match_boxed, settings,
+        summary = search_problems(_problems(), tiny_backend, FakeVerifier(), settings,
                                   on_tree=lambda pid, df: trees.__setitem__(pid, df), progress=False)
         return summary, trees
 

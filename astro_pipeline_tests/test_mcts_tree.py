@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from astro_pipeline.search.runner import search_problems
-from astro_pipeline.search.rewards import exact_match_boxed
+from astro_pipeline.testing import FakeVerifier
 from astro_pipeline.search.scripted import ScriptedBackend
 from astro_pipeline.search.settings import SearchSettings
 from astro_pipeline.search.tree import TREE_NODES_SCHEMA, frame_to_tree, frame_to_trees, tree_to_frame
@@ -35,9 +35,9 @@ def _frames() -> pl.DataFrame:
         "answer": ["7", "7", "7"],
     })
     frames: list[pl.DataFrame] = []
-    search_problems(problems.filter(pl.col("dataset") == "d1"), ScriptedBackend(script), exact_match_boxed,
+    search_problems(problems.filter(pl.col("dataset") == "d1"), ScriptedBackend(script), FakeVerifier(),
                     SearchSettings(k=3, m=2, iterations=4), on_tree=lambda pid, df: frames.append(df), progress=False)
-    search_problems(problems.filter(pl.col("dataset") == "d2"), ScriptedBackend(script), exact_match_boxed,
+    search_problems(problems.filter(pl.col("dataset") == "d2"), ScriptedBackend(script), FakeVerifier(),
                     SearchSettings(k=2, m=2, iterations=3), on_tree=lambda pid, df: frames.append(df), progress=False)
     return pl.concat(frames)
 

@@ -1,7 +1,8 @@
 """RL stage, GRPO runs on a tiny random Llama (built on the fly, nothing downloaded).
 
-Test double (documented as such): ``DigitSevenVerifier`` says "correct" when the completion contains
-the character 7 and "no_answer" otherwise. A random character-level model writes a 7 in roughly
+Test double (documented as such): ``DigitSevenVerifier`` (``testing.FakeVerifier`` with the
+``contains_seven`` rule) says "correct" when the completion contains the character 7 and "no_answer"
+otherwise. A random character-level model writes a 7 in roughly
 one completion of six, so groups have mixed rewards, advantages are non-zero and the weights move;
 with the real verifier every random completion is "no_answer" and GRPO would have nothing to learn.
 """
@@ -16,29 +17,21 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
 
+from astro_pipeline.testing import FakeVerifier, contains_seven
 from astro_pipeline.train.rl import SUMMARY_FILE, last_complete_checkpoint, train_rl
 from astro_pipeline.train.rl_settings import RLSettings
 from astro_pipeline.train.rl_tiny import build_tiny_model, tiny_problems
 
 
-class DigitSevenVerifier:
-    def __init__(self):
-        self.calls = 0
+class DigitSevenVerifier(FakeVerifier):
+    """The test kit's fake with the ``contains_seven`` rule (blank gold: unparsable_gold)."""
 
-    def verify_many(self, pairs):
-        self.calls += 1
-        out = []
-        for gold, text in pairs:
-            if not str(gold).strip():
-                out.append(SimpleNamespace(verdict="unparsable_gold", reason="blank"))
-            else:
-                out.append(SimpleNamespace(verdict="correct" if "7" in text else "no_answer", reason=""))
-        return out
+    def __init__(self):
+        super().__init__(contains_seven)
 
 
 SMALL = dict(batch_size=8, num_generations=4, max_completion_length=12, learning_rate=1e-2, warmup_steps=0,
@@ -92,14 +85,14 @@ def test_short_grpo_run_saves_reloadable_model_and_logs_metrics(sft_dir, tmp_pat
         assert m["reflections_per_completion"] == pytest.approx(1.0)
         assert "kl" not in m  # beta = 0: no reference model
     assert len(counter_calls) == 3 * settings.batch_size
-    assert summary["steps_done"] == 3 and summary["target_steps"] == 3
-    assert summary["stopped_by_guard"] is False and summary["guard_status"] == "healthy"
-    assert [h["step"] for h in summary["metrics_history"]] == [1.0, 2.0, 3.0]
-    assert summary["settings"]["num_generations"] == 4 and "trl" in summary["versions"]
+    assert summary.record["steps_done"] == 3 and summary.record["target_steps"] == 3
+    assert summary.record["stopped_by_guard"] is False and summary.record["guard_status"] == "healthy"
+    assert [h["step"] for h in summary.record["metrics_history"]] == [1.0, 2.0, 3.0]
+    assert summary.record["settings"]["num_generations"] == 4 and "trl" in summary.record["versions"]
 
     out = tmp_path / "rl"
     on_disk = json.loads((out / SUMMARY_FILE).read_text())
-    assert on_disk["fingerprint"] == summary["fingerprint"]
+    assert on_disk["fingerprint"] == summary.record["fingerprint"]
     tok = AutoTokenizer.from_pretrained(str(out))
     assert tok.chat_template and "<|assistant|>" in tok.apply_chat_template(
         [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
@@ -112,10 +105,12 @@ def test_short_grpo_run_saves_reloadable_model_and_logs_metrics(sft_dir, tmp_pat
     assert list((tmp_path / "work" / "tensorboard").glob("events.out.tfevents.*"))
     assert last_complete_checkpoint(tmp_path / "work" / "checkpoints").name == "checkpoint-3"
 
-    # a rerun of the same run reuses the finished model
-    again = train_rl(str(sft_dir), tiny_problems(8), settings, str(out), work_dir=str(tmp_path / "work"),
-                     verifier=verifier)
-    assert again["reused"] is True and again["fingerprint"] == summary["fingerprint"]
+    # a rerun of the same run resumes from its last checkpoint and trains no step more (transformers 5
+    # would train one past max_steps); whether a finished model is reused is the asset's decision
+    again = train_rl(str(sft_dir), tiny_problems(8), settings, str(tmp_path / "rl-again"),
+                     work_dir=str(tmp_path / "work"), verifier=verifier)
+    assert again.resumed_from == "checkpoint-3" and again.steps == 3 and again.fingerprint == summary.fingerprint
+    assert all(torch.equal(_weights(tmp_path / "rl-again")[k], after[k]) for k in after)
     # changed settings must not silently resume from the other run's checkpoints
     with pytest.raises(ValueError, match="different run"):
         train_rl(str(sft_dir), tiny_problems(8), RLSettings(max_steps=4, **SMALL), str(tmp_path / "rl2"),
@@ -128,10 +123,11 @@ def test_guard_stops_a_length_explosion(sft_dir, tmp_path):
     logged = []
     summary = train_rl(str(sft_dir), tiny_problems(8), settings, str(tmp_path / "rl"), work_dir=str(tmp_path / "w"),
                        on_log=lambda s, m: logged.append(s), verifier=DigitSevenVerifier())
-    assert summary["stopped_by_guard"] is True and summary["stopped_at_step"] == 2
-    assert summary["steps_done"] == 2 and logged == [1, 2]
-    assert summary["stop_reasons"][0].startswith("length explosion")
-    assert summary["guard_status"] == "tripped"
+    assert summary.stopped_by_guard is True and summary.record["stopped_at_step"] == 2
+    assert summary.stop_reasons == tuple(summary.record["stop_reasons"])
+    assert summary.record["steps_done"] == 2 and logged == [1, 2]
+    assert summary.record["stop_reasons"][0].startswith("length explosion")
+    assert summary.record["guard_status"] == "tripped"
     assert (tmp_path / "rl" / "model.safetensors").is_file()
 
 
@@ -177,7 +173,7 @@ _RUN = textwrap.dedent(
     # a random model fills its budget: the length guards would stop it, and this test is about resuming
     settings = RLSettings(max_steps={steps}, guards_enabled=False, **{small!r})
     summary = train_rl({sft!r}, tiny_problems(8), settings, {out!r}, work_dir={work!r}, verifier=DigitSevenVerifier())
-    print("SUMMARY", json.dumps(summary))
+    print("SUMMARY", json.dumps(summary.record))
     """
 )
 

@@ -321,7 +321,7 @@ def test_reward_with_the_project_reflection_counter(verifier):
 
 
 def test_checkpoint_lookup_is_read_only_and_drop_removes_half_written(tmp_path):
-    from astro_pipeline.train.rl import drop_incomplete_checkpoints, last_complete_checkpoint
+    from astro_pipeline.train.runs import drop_incomplete_checkpoints, last_complete_checkpoint
 
     tmp_path = tmp_path / "checkpoints"
     tmp_path.mkdir()

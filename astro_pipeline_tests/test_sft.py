@@ -14,13 +14,12 @@ import torch
 from astro_pipeline.config import from_dict, to_dict
 from astro_pipeline.train.sft import (
     RUN_FILE,
-    _prepare_work_dir,
     build_trainer,
-    complete_checkpoints,
     length_grouped_order,
     select_examples,
     train_sft,
 )
+from astro_pipeline.train.runs import complete_checkpoints, prepare_run
 from astro_pipeline.train.sft_main import _forward_metrics
 from astro_pipeline.train.sft_settings import SFTSettings
 from astro_pipeline.train.sft_tiny import tiny_base_model, tiny_corpus
@@ -131,13 +130,13 @@ def test_full_sft_learns_saves_a_loadable_folder_and_resumes_idempotently(base_d
     losses = [m["loss"] for _, m in seen]
     assert [s for s, _ in seen] == [5, 10, 15, 20, 25, 30, 35, 40]
     assert losses[-1] < 0.6 * losses[0], losses
-    assert summary["steps"] == 40 and summary["final_loss"] == pytest.approx(losses[-1])
+    assert summary.record["steps"] == 40 and summary.record["final_loss"] == pytest.approx(losses[-1])
     for key in ("loss", "learning_rate", "grad_norm", "tokens_per_s", "num_tokens"):
         assert all(key in m and m[key] >= 0 for _, m in seen), key
     assert all(m["tokens_per_s"] > 0 for _, m in seen)
     # cosine: the lr decays towards 0 at the end of the (capped) run
     assert seen[-1][1]["learning_rate"] < 0.1 * settings.learning_rate
-    assert summary["n_examples_by_kind"] == {"direct": 16, "search": 32}
+    assert summary.record["n_examples_by_kind"] == {"direct": 16, "search": 32}
     assert list((work / "tensorboard").glob("events.out.tfevents.*"))
 
     # the saved folder: plain model + tokenizer with chat template + settings/versions
@@ -156,15 +155,15 @@ def test_full_sft_learns_saves_a_loadable_folder_and_resumes_idempotently(base_d
 
     # rerun with the same settings: resumes from the final checkpoint, trains nothing, same weights
     again = train_sft(base_dir, corpus, settings, str(out), work_dir=str(work), on_log=lambda s, m: seen.append((s, m)))
-    assert again["resumed_from"] == "checkpoint-40" and again["steps"] == 40
+    assert again.record["resumed_from"] == "checkpoint-40" and again.record["steps"] == 40
     assert len(seen) == 8
     reloaded = AutoModelForCausalLM.from_pretrained(out)
     assert torch.equal(reloaded.model.embed_tokens.weight, model.model.embed_tokens.weight)
 
     # other settings: the old checkpoints belong to another run and are not resumed
     other = train_sft(base_dir, corpus, quick(max_steps=2, learning_rate=1e-3), str(out), work_dir=str(work))
-    assert other["resumed_from"] is None and set(other["discarded_checkpoints"]) == {"checkpoint-20", "checkpoint-40"}
-    assert other["steps"] == 2
+    assert other.record["resumed_from"] is None and set(other.record["discarded_checkpoints"]) == {"checkpoint-20", "checkpoint-40"}
+    assert other.record["steps"] == 2
 
 
 def test_lora_is_merged_into_a_plain_model(base_dir, corpus, tmp_path):
@@ -173,7 +172,7 @@ def test_lora_is_merged_into_a_plain_model(base_dir, corpus, tmp_path):
     settings = quick(method="lora", lora_r=4, lora_alpha=8, learning_rate=1e-2, max_steps=6, logging_steps=2)
     out = tmp_path / "out"
     summary = train_sft(base_dir, corpus, settings, str(out), work_dir=str(tmp_path / "work"))
-    assert summary["method"] == "lora" and summary["steps"] == 6
+    assert summary.record["method"] == "lora" and summary.record["steps"] == 6
     assert not (out / "adapter_config.json").exists()
     model = AutoModelForCausalLM.from_pretrained(out)
     assert type(model) is LlamaForCausalLM
@@ -192,9 +191,9 @@ def test_direct_arm_kind_trains_on_its_rows_only(base_dir, corpus, tmp_path):
     summary = train_sft(
         base_dir, corpus, quick(kinds=("direct_arm",), max_steps=1, packing=True), str(tmp_path / "o"), work_dir=str(tmp_path / "w")
     )
-    assert summary["n_examples_by_kind"] == {"direct_arm": 16}
-    assert summary["n_train_rows"] < 16  # packed into max_length rows
-    assert summary["steps"] == 1
+    assert summary.record["n_examples_by_kind"] == {"direct_arm": 16}
+    assert summary.record["n_train_rows"] < 16  # packed into max_length rows
+    assert summary.record["steps"] == 1
 
 
 def test_padding_free_batches_train_like_padded_ones(base_dir, corpus, tmp_path):
@@ -259,7 +258,7 @@ def test_length_grouped_run_resumes_exactly_after_a_crash(base_dir, corpus, tmp_
     resumed: dict[int, float] = {}
     summary = train_sft(base_dir, corpus, s, str(tmp_path / "out"), work_dir=str(tmp_path / "work"),
                         on_log=lambda step, m: resumed.__setitem__(step, m["loss"]))
-    assert summary["resumed_from"] == "checkpoint-10" and summary["steps"] == 18
+    assert summary.record["resumed_from"] == "checkpoint-10" and summary.record["steps"] == 18
     assert sorted(resumed) == list(range(11, 19))
     for step, loss in resumed.items():
         assert loss == pytest.approx(reference[step], rel=1e-5), step
@@ -277,18 +276,22 @@ def _fake_checkpoint(root, step, complete=True):
 
 
 def test_work_dir_keeps_only_complete_checkpoints_of_the_same_run(tmp_path):
+    def prepare(run, resume=True):  # what train_sft does on the main process
+        kept = prepare_run(tmp_path, run, run_file=RUN_FILE, resume=resume, other_run="discard", who="sft")
+        return kept.discarded + kept.dropped_incomplete
+
     run = {"fingerprint": "abc"}
     _fake_checkpoint(tmp_path, 5)
     _fake_checkpoint(tmp_path, 10, complete=False)  # killed while saving
     (tmp_path / RUN_FILE).write_text(json.dumps(run))
-    assert _prepare_work_dir(tmp_path, run, resume=True) == ["checkpoint-10"]
+    assert prepare(run) == ["checkpoint-10"]
     assert [p.name for p in complete_checkpoints(tmp_path / "checkpoints")] == ["checkpoint-5"]
 
-    assert _prepare_work_dir(tmp_path, {"fingerprint": "other"}, resume=True) == ["checkpoint-5"]
+    assert prepare({"fingerprint": "other"}) == ["checkpoint-5"]
     assert json.loads((tmp_path / RUN_FILE).read_text()) == {"fingerprint": "other"}
 
     _fake_checkpoint(tmp_path, 7)
-    assert _prepare_work_dir(tmp_path, {"fingerprint": "other"}, resume=False) == ["checkpoint-7"]
+    assert prepare({"fingerprint": "other"}, resume=False) == ["checkpoint-7"]
 
 
 def test_metrics_forwarding_waits_for_complete_lines(tmp_path):

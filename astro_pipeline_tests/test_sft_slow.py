@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from astro_pipeline.config import to_dict
-from astro_pipeline.train.sft import CHECKPOINTS, complete_checkpoints, train_sft
+from astro_pipeline.train.runs import CHECKPOINTS, complete_checkpoints
+from astro_pipeline.train.sft import train_sft
 from astro_pipeline.train.sft_main import launch_command, run_distributed
 from astro_pipeline.train.sft_settings import SFTSettings
 from astro_pipeline.train.sft_tiny import tiny_base_model, tiny_corpus
@@ -145,8 +146,8 @@ def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(bas
     two = run_distributed(base_dir, corpus, settings(batch_size=2, **common), str(tmp_path / "out2"),
                           work_dir=str(tmp_path / "work2"), nproc_per_node=2,
                           on_log=lambda step, m: ddp.__setitem__(step, m["loss"]), env=CHILD_ENV, poll_s=0.2)
-    assert one["processes"] == 1 and two["processes"] == 2
-    assert one["global_batch_size"] == two["global_batch_size"] == 4
+    assert one.record["processes"] == 1 and two.record["processes"] == 2
+    assert one.record["global_batch_size"] == two.record["global_batch_size"] == 4
     assert sorted(single) == sorted(ddp) == list(range(1, 7))
     gaps = {step: abs(single[step] - ddp[step]) for step in single}
     assert max(gaps.values()) < 1e-4, gaps

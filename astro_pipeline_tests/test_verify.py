@@ -198,7 +198,7 @@ def test_closed_verifier_refuses_work():
 
 
 def test_shared_pools_are_bounded():
-    from astro_pipeline.verify import verifier as module
+    from astro_pipeline.verify import shared as module
 
     for t in range(1, 8):  # numbers only: decided by the fast path, no worker is started
         assert verify_one("1", "\\boxed{1}", VerifySettings(timeout_s=float(t))).verdict is C

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from astro_pipeline.verify import BatchVerifier, Verdict, Verification, VerifySettings
-from astro_pipeline.verify.verifier import prepare
+from astro_pipeline.verify.rules import prepare
 
 DATA = Path(__file__).resolve().parent / "data" / "hostile_responses.jsonl"
 SENTINEL = Path("/tmp/astro_verify_pwned_sentinel")  # what every code payload tries to create

@@ -33,9 +33,11 @@ from typing import Any
 
 import polars as pl
 
+from astro_pipeline.llm.prompt import chat_messages
 from astro_pipeline.evaluate.run import build_requests, evaluate_model
 from astro_pipeline.evaluate.settings import EvalSettings
 from astro_pipeline.llm.protocol import Backend, GenerationRequest, SamplingParams
+from astro_pipeline.verify.rules import Verifier
 
 BENCH_SETTINGS = EvalSettings(n_samples=4, maj_k=4, temperature=0.7, top_p=1.0, max_new_tokens=64, batch_size=8)
 
@@ -85,14 +87,14 @@ def raw_generation(backend: Backend, problems: pl.DataFrame, settings: EvalSetti
     return {"samples": samples, "tokens": tokens, "seconds": seconds}
 
 
-def _warm_up(backend: Backend, problems: pl.DataFrame, verifier: Any) -> None:
-    backend.generate([GenerationRequest(messages=({"role": "user", "content": problems["problem"][0]},),
+def _warm_up(backend: Backend, problems: pl.DataFrame, verifier: Verifier) -> None:
+    backend.generate([GenerationRequest(messages=chat_messages(problems["problem"][0]),
                                         params=SamplingParams(n=2, max_new_tokens=8, seed=0))])
     if hasattr(verifier, "verify_many"):
         verifier.verify_many([("\\frac{1}{2}", "\\boxed{0.5}")])  # not a plain-number pair: a worker answers
 
 
-def _full(backend: Backend, problems: pl.DataFrame, settings: EvalSettings, verifier: Any,
+def _full(backend: Backend, problems: pl.DataFrame, settings: EvalSettings, verifier: Verifier,
           counter: Callable[[str], tuple[int, int]] | None) -> dict[str, Any]:
     t0 = time.perf_counter()
     result = evaluate_model(backend, problems, settings, verifier, benchmark="bench", stage="bench",
@@ -111,7 +113,7 @@ def bench_eval(
     problems: pl.DataFrame | None = None,
     settings: EvalSettings | None = None,
     n_problems: int = 16,
-    verifier: Any = None,
+    verifier: Verifier | None = None,
     reflection_counter: Callable[[str], tuple[int, int]] | None = None,
     backend_settings: Any = None,
     repeats: int = 3,

@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 
+from astro_pipeline.llm.prompt import chat_messages
 from astro_pipeline.config import to_dict
 from astro_pipeline.data.synthetic import SyntheticSettings, generate_rows
 from astro_pipeline.llm.protocol import GenerationRequest, SamplingParams
@@ -95,7 +96,7 @@ def bench_generate(
         model_name = str(model_dir)
     problems = [r["problem"] for r in generate_rows("test", SyntheticSettings(n_test=n_prompts, n_train=1))]
     params = SamplingParams(n=samples_per_prompt, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
-    requests = [GenerationRequest(messages=({"role": "user", "content": p},), params=params) for p in problems]
+    requests = [GenerationRequest(messages=chat_messages(p), params=params) for p in problems]
     eos = set(backend.eos_ids)
 
     def run_backend() -> int:

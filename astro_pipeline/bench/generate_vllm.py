@@ -37,7 +37,7 @@ from astro_pipeline.bench.mcts import RecordingBackend, replay_throughput
 from astro_pipeline.config import to_dict
 from astro_pipeline.llm.protocol import Backend, GenerationRequest
 from astro_pipeline.llm.settings import BackendSettings
-from astro_pipeline.search.rewards import exact_match_boxed
+from astro_pipeline.testing import FakeVerifier
 from astro_pipeline.search.runner import search_problems
 from astro_pipeline.search.settings import SearchSettings
 
@@ -76,7 +76,7 @@ def synthetic_problems(n: int) -> pl.DataFrame:
 def record_mcts_calls(backend: Backend, problems: pl.DataFrame, settings: SearchSettings) -> list[list[GenerationRequest]]:
     """The generation calls of one search over ``problems`` (requests with their seeds, in order)."""
     recorder = RecordingBackend(backend)
-    search_problems(problems, recorder, exact_match_boxed, settings, progress=False)
+    search_problems(problems, recorder, FakeVerifier(), settings, progress=False)
     return recorder.calls
 
 

@@ -44,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from astro_pipeline.llm.prompt import prompt_text
+from astro_pipeline.verify.rules import Verifier
 
 
 def _timed(fn, bucket: dict[str, float], name: str):
@@ -84,7 +86,7 @@ def bench_grpo(
     learning_rate: float = 1e-5,
     threads: int = 1,
     seed: int = 0,
-    verifier: Any = None,
+    verifier: Verifier | None = None,
 ) -> dict[str, Any]:
     """Time shares of a GRPO step and its throughput against a raw loop (see the module docstring)."""
     import torch
@@ -213,7 +215,7 @@ class _RawLoop:
         n_prompts = self.batch_size // g
         picked = [self.rows[(i * n_prompts + k) % len(self.rows)] for k in range(n_prompts)]
         texts = [
-            tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+            prompt_text(tok, p)
             for p, _ in picked
             for _ in range(g)
         ]

@@ -26,8 +26,10 @@ from typing import Any
 
 import polars as pl
 
+from astro_pipeline.llm.prompt import chat_messages
 from astro_pipeline.llm.protocol import Backend, GenerationRequest, Sample, SamplingParams
-from astro_pipeline.search.rewards import exact_match_boxed
+from astro_pipeline.testing import FakeVerifier
+from astro_pipeline.verify.rules import Verifier
 from astro_pipeline.search.runner import SearchSummary, search_problems
 from astro_pipeline.search.settings import SearchSettings
 
@@ -64,10 +66,10 @@ def _warm_up(backend: Backend, problems: pl.DataFrame, settings: SearchSettings)
     batch pays one-time costs (allocator growth, kernel selection) that neither side should carry."""
     texts = problems["problem"].head(8).to_list() or ["1 + 1"]
     params = SamplingParams(n=settings.m, max_new_tokens=settings.max_step_tokens, seed=0)
-    backend.generate([GenerationRequest(messages=({"role": "user", "content": t},), params=params) for t in texts])
+    backend.generate([GenerationRequest(messages=chat_messages(t), params=params) for t in texts])
 
 
-def _one_round(backend: Backend, problems: pl.DataFrame, settings: SearchSettings, verifier: Any,
+def _one_round(backend: Backend, problems: pl.DataFrame, settings: SearchSettings, verifier: Verifier,
                log: Callable[[str], None] | None) -> tuple[SearchSummary, list[list[GenerationRequest]], dict[str, float]]:
     recorder = RecordingBackend(backend)
     summary = search_problems(problems, recorder, verifier, settings, progress=False, log=log)
@@ -79,7 +81,7 @@ def bench_mcts(
     problems: pl.DataFrame,
     settings: SearchSettings,
     *,
-    verifier: Any = exact_match_boxed,
+    verifier: Verifier | None = None,
     repeats: int = 1,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -89,6 +91,7 @@ def bench_mcts(
     is the median of the rounds' ratios (robust to other jobs sharing the cores); the other numbers
     are those of the median round.
     """
+    verifier = verifier if verifier is not None else FakeVerifier()  # boxed exact match: no process pool
     _warm_up(backend, problems, settings)
     rounds = [_one_round(backend, problems, settings, verifier, log) for _ in range(max(1, repeats))]
     ratios = [s.tokens_per_second / raw["tokens_per_second"] if raw["tokens_per_second"] else 0.0

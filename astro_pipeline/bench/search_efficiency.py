@@ -34,6 +34,7 @@ from astro_pipeline.search.mcts import Tree
 from astro_pipeline.search.runner import cloning_ready, search_problems
 from astro_pipeline.search.settings import SearchSettings
 from astro_pipeline.search.tree import frame_to_tree
+from astro_pipeline.verify.rules import Verifier
 
 PAPER_SCALED = dict(k=4, m=8, iterations=16, backup="paper", merge_siblings=False, early_stop=False, expansion_samples=0)
 
@@ -43,7 +44,7 @@ def _usable(tree: Tree) -> bool:
 
 
 def run_setting(backend: Any, problems: pl.DataFrame, settings: SearchSettings, cloning: CloningSettings,
-                verifier: Any, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                verifier: Verifier, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Search ``problems`` with ``settings``; tokens, time, yield and CoT examples of the result."""
     frames: list[pl.DataFrame] = []
     started = time.perf_counter()

@@ -82,7 +82,8 @@ def bench_sft(
     """Tokens/s of the stage's SFTTrainer and of a plain PyTorch loop on identical batches; their ratio."""
     import torch
 
-    from astro_pipeline.train.sft import select_examples, set_threads
+    from astro_pipeline.llm.device import set_threads
+    from astro_pipeline.train.sft import select_examples
     from astro_pipeline.train.sft_tiny import tiny_base_model, tiny_corpus
 
     settings = settings or default_settings()

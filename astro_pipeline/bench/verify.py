@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from astro_pipeline.verify import BatchVerifier, Verdict, VerifySettings
-from astro_pipeline.verify.verifier import _cpu_count
+from astro_pipeline.verify.pool import _cpu_count
 
 BUILTIN_PAIRS: tuple[tuple[str, str], ...] = (
     ("\\frac{1}{2}", "We get $x = \\frac{2}{4}$, so the answer is $\\boxed{\\frac{1}{2}}$."),

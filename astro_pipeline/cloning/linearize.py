@@ -20,13 +20,12 @@ Per tree:
    "search"), deduplicated by node order; at most ``n_search * max_attempts_factor`` draws.
 
 Randomness: one ``random.Random`` per problem, seeded from (settings.seed, dataset, problem_id)
-through SHA-256, with Psi/Lambda in node-id order, so the result does not depend on row order,
-process or Python's hash seed.
+through ``seeds.derive_seed``, with Psi/Lambda in node-id order, so the result does not depend on
+row order, process or Python's hash seed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections import Counter
 from collections.abc import Callable, Collection
@@ -38,14 +37,9 @@ import polars as pl
 from astro_pipeline.cloning.settings import CloningSettings
 from astro_pipeline.cloning.trace import DIRECT, DIRECT_ARM, SEARCH, Trace, trace_id, traces_to_frame
 from astro_pipeline.cloning.tree import Tree, answer_key, iter_trees
+from astro_pipeline.seeds import derive_seed
 
 AnswerKey = Callable[[str | None], str | None]
-
-
-def derive_seed(*parts: Any) -> int:
-    """A 63-bit seed from any values, stable across processes (unlike ``hash``)."""
-    raw = "\x1f".join(str(p) for p in parts).encode()
-    return int.from_bytes(hashlib.sha256(raw).digest()[:8], "big") >> 1
 
 
 def clone_sequence(tree: Tree, wrong: list[int], correct: int) -> tuple[list[int], list[int], list[int]]:

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 from astro_pipeline.cloning.phrases import fill
 from astro_pipeline.cloning.settings import CloningSettings
+from astro_pipeline.llm.prompt import chat_messages
 from astro_pipeline.llm.protocol import Backend, GenerationRequest, SamplingParams
 from astro_pipeline.verify.extract import last_boxed_content
 
@@ -70,7 +71,7 @@ def rewrite_steps(
         content = fill(REWRITE_PROMPT, context="\n\n".join(ctx) or "(nothing yet)", step=step)
         requests.append(
             GenerationRequest(
-                messages=({"role": "user", "content": content},),
+                messages=chat_messages(content),
                 params=SamplingParams(n=1, temperature=0.0, max_new_tokens=settings.rewrite_max_new_tokens,
                                       seed=settings.seed),
             )

@@ -29,7 +29,9 @@ import polars as pl
 from astro_pipeline.cloning.phrases import fill
 from astro_pipeline.cloning.settings import CloningSettings
 from astro_pipeline.cloning.tree import Tree, lookup_problem, problem_index
+from astro_pipeline.llm.prompt import chat_messages
 from astro_pipeline.llm.protocol import Backend, GenerationRequest, SamplingParams
+from astro_pipeline.seeds import derive_seed
 
 SELF_EVAL_PROMPT = (
     "Problem:\n{problem}\n\nProposed solution:\n{solution}\n\n"
@@ -46,7 +48,7 @@ def self_eval_request(problem: str, solution: str, *, n_votes: int, temperature:
                       seed: int | None) -> GenerationRequest:
     content = fill(SELF_EVAL_PROMPT, problem=problem, solution=solution)
     return GenerationRequest(
-        messages=({"role": "user", "content": content},),
+        messages=chat_messages(content),
         params=SamplingParams(n=n_votes, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed),
     )
 
@@ -72,8 +74,6 @@ def self_evaluate(backend: Backend, items: Sequence[tuple[str, str]], settings: 
 def self_eval_filter(backend: Backend, trees: Sequence[Tree], problems: pl.DataFrame,
                      settings: CloningSettings) -> dict[tuple[str, str], set[int]]:
     """(dataset, problem_id) -> the correct terminals of that tree that passed the filter."""
-    from astro_pipeline.cloning.linearize import derive_seed
-
     index = problem_index(problems)
     keys: list[tuple[str, str, int]] = []
     items: list[tuple[str, str]] = []
@@ -85,7 +85,7 @@ def self_eval_filter(backend: Backend, trees: Sequence[Tree], problems: pl.DataF
         for nid in tree.correct_terminals():
             keys.append((tree.dataset, tree.problem_id, nid))
             items.append((str(row["problem"]), tree.solution_text(nid)))
-            seeds.append(derive_seed(settings.seed, "self_eval", tree.dataset, tree.problem_id, nid) % (2**31))
+            seeds.append(derive_seed(settings.seed, "self_eval", tree.dataset, tree.problem_id, nid))
     passed = self_evaluate(backend, items, settings, seeds)
     out: dict[tuple[str, str], set[int]] = {(t.dataset, t.problem_id): set() for t in trees}
     for (ds, pid, nid), ok in zip(keys, passed, strict=True):

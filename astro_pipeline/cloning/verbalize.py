@@ -46,11 +46,12 @@ from typing import Any
 
 import polars as pl
 
-from astro_pipeline.cloning.linearize import derive_seed
 from astro_pipeline.cloning.phrases import backtrack_paragraph, closing_paragraph, confirmation_paragraph, unbox
 from astro_pipeline.cloning.settings import CloningSettings
 from astro_pipeline.cloning.trace import ASTRO_KINDS, DIRECT_ARM, Trace, as_traces
 from astro_pipeline.cloning.tree import ROOT, Tree, lookup_problem, problem_index, tree_index
+from astro_pipeline.llm.prompt import chat_example
+from astro_pipeline.seeds import derive_seed
 from astro_pipeline.verify.extract import last_boxed_content
 
 COT_SCHEMA: dict[str, pl.DataType] = {
@@ -235,8 +236,7 @@ def to_chat_records(cot_examples: pl.DataFrame, kinds: Sequence[str] | None = AS
     df = cot_examples if kinds is None else cot_examples.filter(pl.col("kind").is_in(list(kinds)))
     return [
         {
-            "prompt": [{"role": "user", "content": r["prompt"]}],
-            "completion": [{"role": "assistant", "content": r["completion"]}],
+            **chat_example(r["prompt"], r["completion"]),
             "dataset": r["dataset"], "problem_id": r["problem_id"], "trace_id": r["trace_id"], "kind": r["kind"],
         }
         for r in df.iter_rows(named=True)

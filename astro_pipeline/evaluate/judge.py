@@ -1,13 +1,10 @@
-"""Adapters: whatever verifier the caller passes becomes one batch function, gold first.
+"""The verifier as scoring uses it: one batch function over ``(gold, response)`` pairs, gold first.
 
 Design: scoring takes the verifier as a parameter so the real process-pool ``BatchVerifier``
-(``astro_pipeline.verify``) is used in production and tests can inject a simple one. Accepted:
-
-* an object with ``verify_many(pairs) -> list[Verification]`` (the ``BatchVerifier``), where a
-  ``Verification`` has ``.verdict`` (a str Enum or str: correct, wrong, no_answer,
-  unparsable_gold, timeout) and ``.predicted_answer``;
-* a plain callable ``f(gold, response)`` returning such an object, a verdict string, or a bool
-  (True = correct; False = wrong, or no_answer when the response has no box).
+(``astro_pipeline.verify``) is used in production and tests inject ``testing.FakeVerifier``. Both
+are the project's one protocol, ``verify.Verifier``: ``verify_many(pairs) -> list[Verification]``,
+where a ``Verification`` has ``.verdict`` (a ``Verdict``: correct, wrong, no_answer,
+unparsable_gold, timeout) and ``.predicted_answer``.
 
 Pairs are always ``(gold, response)``: gold first (DESIGN.md §5: "gold and prediction swapped").
 Only the verdict ``correct`` counts as correct; ``unparsable_gold`` and ``timeout`` never do.
@@ -22,9 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from astro_pipeline.verify.extract import last_boxed_content
+from astro_pipeline.verify.rules import Verdict, Verifier
 
-VERDICTS = ("correct", "wrong", "no_answer", "unparsable_gold", "timeout")
-CORRECT = "correct"
+VERDICTS = tuple(v.value for v in Verdict)
+CORRECT = Verdict.CORRECT.value
 
 
 @dataclass(frozen=True)
@@ -49,38 +47,25 @@ def _verdict_name(value: Any) -> str:
 
 
 def _from_result(result: Any, response: str) -> Judgement:
-    if isinstance(result, bool):
-        boxed = last_boxed_content(response)
-        if result:
-            return Judgement(CORRECT, boxed)
-        return Judgement("wrong" if boxed is not None else "no_answer", boxed)
-    if isinstance(result, str):  # a verdict name or a str Enum member
-        return Judgement(_verdict_name(result), last_boxed_content(response))
     verdict = _verdict_name(result.verdict)
     answer = getattr(result, "predicted_answer", None)
-    if answer is None and verdict != "no_answer":
+    if answer is None and verdict != Verdict.NO_ANSWER:
         answer = last_boxed_content(response)
     return Judgement(verdict, answer)
 
 
-def as_judge(verifier: Any) -> JudgeFn:
-    """One batch function over ``(gold, response)`` pairs from a verifier object or callable."""
-    if hasattr(verifier, "verify_many"):
+def as_judge(verifier: Verifier) -> JudgeFn:
+    """One batch function over ``(gold, response)`` pairs from a ``Verifier`` (``verify_many``)."""
+    if not hasattr(verifier, "verify_many"):
+        raise TypeError(f"verifier must have verify_many(pairs), got {type(verifier).__name__}")
 
-        def judge_many(pairs: Sequence[tuple[str, str]]) -> list[Judgement]:
-            pairs = list(pairs)
-            if not pairs:
-                return []
-            results = verifier.verify_many(pairs)
-            if len(results) != len(pairs):
-                raise RuntimeError(f"verifier returned {len(results)} results for {len(pairs)} pairs")
-            return [_from_result(r, resp) for r, (_, resp) in zip(results, pairs)]
+    def judge_many(pairs: Sequence[tuple[str, str]]) -> list[Judgement]:
+        pairs = list(pairs)
+        if not pairs:
+            return []
+        results = verifier.verify_many(pairs)
+        if len(results) != len(pairs):
+            raise RuntimeError(f"verifier returned {len(results)} results for {len(pairs)} pairs")
+        return [_from_result(r, resp) for r, (_, resp) in zip(results, pairs)]
 
-        return judge_many
-    if callable(verifier):
-
-        def judge_each(pairs: Sequence[tuple[str, str]]) -> list[Judgement]:
-            return [_from_result(verifier(gold, resp), resp) for gold, resp in pairs]
-
-        return judge_each
-    raise TypeError(f"verifier must have verify_many() or be callable, got {type(verifier).__name__}")
+    return judge_many

@@ -6,9 +6,9 @@ Design choices:
   at the recipe's temperature/top_p and, with ``greedy`` on, one request with ``n = 1`` and
   temperature 0. Problems go to ``backend.generate`` in batches of ``batch_size`` problems; a
   batch carries both kinds of request (the protocol allows per-request parameters).
-* Seeds: each problem's requests get ``problem_seed(settings.seed, problem_id)`` (a hash), so a
-  problem's samples do not depend on which batch or position it landed in, and re-running one
-  problem reproduces it (as far as the backend honours per-request seeds).
+* Seeds: each problem's requests get ``derive_seed(settings.seed, "evaluate", problem_id)`` (see
+  ``seeds``), so a problem's samples do not depend on which batch or position it landed in, and
+  re-running one problem reproduces it (as far as the backend honours per-request seeds).
 * Overlap: verification (a process pool in production) and reflection counting of batch i run in
   one worker thread while the calling thread generates batch i+1. Generation releases the GIL in
   torch kernels and the verifier works in other processes, so scoring costs little wall time
@@ -24,7 +24,6 @@ Design choices:
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,20 +42,12 @@ from astro_pipeline.evaluate.scoring import (
     summarize,
 )
 from astro_pipeline.evaluate.settings import EvalSettings
+from astro_pipeline.llm.prompt import chat_messages
 from astro_pipeline.llm.protocol import Backend, GenerationRequest, Sample, SamplingParams
+from astro_pipeline.seeds import derive_seed
+from astro_pipeline.verify.rules import Verifier
 
 Progress = Callable[[int, int], None]
-
-
-def problem_seed(seed: int, problem_id: str) -> int:
-    """A 31-bit seed from the base seed and the problem id (stable across runs and platforms)."""
-    digest = hashlib.sha256(f"{seed}:{problem_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-def messages_for(problem: str, system_prompt: str = "") -> tuple[dict[str, str], ...]:
-    system = ({"role": "system", "content": system_prompt},) if system_prompt else ()
-    return (*system, {"role": "user", "content": problem})
 
 
 def build_requests(problems: pl.DataFrame, settings: EvalSettings) -> list[tuple[str, bool, GenerationRequest]]:
@@ -64,8 +55,8 @@ def build_requests(problems: pl.DataFrame, settings: EvalSettings) -> list[tuple
     out: list[tuple[str, bool, GenerationRequest]] = []
     greedy: list[tuple[str, bool, GenerationRequest]] = []
     for pid, text in zip(problems["problem_id"].cast(pl.Utf8).to_list(), problems["problem"].to_list()):
-        messages = messages_for(text, settings.system_prompt)
-        seed = problem_seed(settings.seed, pid)
+        messages = chat_messages(text, settings.system_prompt)
+        seed = derive_seed(settings.seed, "evaluate", pid)
         sampled = SamplingParams(
             n=settings.n_samples,
             temperature=settings.temperature,
@@ -118,7 +109,7 @@ def evaluate_model(
     backend: Backend,
     problems: pl.DataFrame,
     settings: EvalSettings,
-    verifier: Any,
+    verifier: Verifier,
     *,
     benchmark: str,
     stage: str,

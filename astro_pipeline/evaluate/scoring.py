@@ -38,6 +38,7 @@ from astro_pipeline.evaluate.judge import JudgeFn, as_judge
 from astro_pipeline.evaluate.metrics import maj_at_k, pass_at_1
 from astro_pipeline.evaluate.settings import EvalSettings
 from astro_pipeline.provenance import library_versions
+from astro_pipeline.verify.rules import Verifier
 
 ReflectionCounter = Callable[[str], tuple[int, int]]
 
@@ -261,7 +262,7 @@ def summarize(
 def score_completions(
     problems: pl.DataFrame,
     completions: pl.DataFrame,
-    verifier: Any,
+    verifier: Verifier,
     *,
     benchmark: str,
     stage: str,

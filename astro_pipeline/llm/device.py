@@ -26,9 +26,15 @@ def free_cores() -> int:
     return max(1, min(n, int(n - busy + 0.5)))
 
 
+def local_processes() -> int:
+    """How many processes torchrun / accelerate started on this machine (1 outside a launcher)."""
+    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
 def set_threads(threads: int = 0) -> int:
-    """Set torch's intra-op threads: ``threads`` if > 0, else the free cores. Returns the count."""
-    n = threads if threads > 0 else free_cores()
+    """Set torch's intra-op threads: ``threads`` if > 0, else the free cores shared among this
+    machine's launched processes (``local_processes``). Returns the count."""
+    n = threads if threads > 0 else max(1, free_cores() // local_processes())
     torch.set_num_threads(n)
     return n
 

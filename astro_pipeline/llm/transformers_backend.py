@@ -65,6 +65,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from astro_pipeline.llm.device import resolve_device, resolve_dtype, set_threads
 from astro_pipeline.llm.kv_cache import full_attention_only, gather_positions, growing_cache
 from astro_pipeline.llm.model_ref import resolve_model_ref
+from astro_pipeline.llm.prompt import encode as encode_prompt
+from astro_pipeline.llm.prompt import render as render_prompt
 from astro_pipeline.llm.protocol import GenerationRequest, Sample, check_params
 from astro_pipeline.llm.sampling import choose_tokens, row_keys, uniforms
 from astro_pipeline.llm.settings import BackendSettings
@@ -148,20 +150,10 @@ class TransformersBackend:
 
     # rendering -------------------------------------------------------------------------------
     def render(self, request: GenerationRequest) -> str:
-        if request.messages is not None:
-            text = self.tokenizer.apply_chat_template(
-                [dict(m) for m in request.messages], tokenize=False, add_generation_prompt=True
-            )
-        else:
-            text = request.prompt or ""
-        return text + request.prefix
+        return render_prompt(self.tokenizer, request)
 
     def encode(self, request: GenerationRequest) -> list[int]:
-        """Token ids of the rendered prompt. A chat template already holds its special tokens;
-        a raw prompt gets the tokenizer's usual ones (e.g. BOS)."""
-        return self.tokenizer(
-            self.render(request), add_special_tokens=request.messages is None
-        )["input_ids"]
+        return encode_prompt(self.tokenizer, request)
 
     # generation ------------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Sample]]:

@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from astro_pipeline.llm.model_ref import resolve_model_ref
+from astro_pipeline.llm.prompt import encode as encode_prompt
+from astro_pipeline.llm.prompt import render as render_prompt
 from astro_pipeline.llm.protocol import GenerationRequest, Sample, SamplingParams, check_params
 from astro_pipeline.llm.settings import BackendSettings
 from astro_pipeline.llm.stops import truncate_at_stop
@@ -133,16 +135,10 @@ class VLLMBackend:
         self.llm = vllm.LLM(**options.kwargs)
 
     def render(self, request: GenerationRequest) -> str:
-        if request.messages is not None:
-            text = self.tokenizer.apply_chat_template(
-                [dict(m) for m in request.messages], tokenize=False, add_generation_prompt=True
-            )
-        else:
-            text = request.prompt or ""
-        return text + request.prefix
+        return render_prompt(self.tokenizer, request)
 
     def encode(self, request: GenerationRequest) -> list[int]:
-        return self.tokenizer(self.render(request), add_special_tokens=request.messages is None)["input_ids"]
+        return encode_prompt(self.tokenizer, request)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Sample]]:
         for r, req in enumerate(requests):

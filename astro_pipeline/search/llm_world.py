@@ -44,16 +44,17 @@ searched beside it, provided the backend honours per-request seeds.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from astro_pipeline.llm.prompt import chat_messages
 from astro_pipeline.llm.protocol import GenerationRequest, Sample, SamplingParams
 from astro_pipeline.search.mcts import Candidate, Evaluation, Rollout
 from astro_pipeline.search.metered import MeteredBackend
 from astro_pipeline.search.rewards import RewardFn
 from astro_pipeline.search.settings import SearchSettings
+from astro_pipeline.seeds import derive_seed
 from astro_pipeline.verify.extract import last_boxed_content
 
 STEP_DELIMITER = "\n\n"
@@ -91,12 +92,6 @@ class WorldStats:
     rollouts_truncated: int = 0
     verified: int = 0
     verify_seconds: float = 0.0
-
-
-def derive_seed(base: int, *parts: object) -> int:
-    """A stable 31-bit seed from the base seed and any parts (independent of PYTHONHASHSEED)."""
-    digest = hashlib.blake2b(repr((base, *parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % (2**31 - 1)
 
 
 def step_key(step: str) -> str:
@@ -160,8 +155,7 @@ class LLMStepWorld:
         return step_key(action)
 
     def messages(self, problem: Problem) -> tuple[dict[str, str], ...]:
-        system = ({"role": "system", "content": self.settings.system_prompt},) if self.settings.system_prompt else ()
-        return (*system, {"role": "user", "content": problem.problem})
+        return chat_messages(problem.problem, self.settings.system_prompt)
 
     def _request(self, state: StepState, phase: str, params: SamplingParams) -> GenerationRequest:
         seed = derive_seed(self.settings.seed, state.problem.dataset, state.problem.problem_id, state.path, phase)

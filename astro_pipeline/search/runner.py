@@ -38,6 +38,7 @@ from astro_pipeline.search.metered import MeteredBackend
 from astro_pipeline.search.rewards import make_reward_fn
 from astro_pipeline.search.settings import SearchSettings
 from astro_pipeline.search.tree import tree_to_frame
+from astro_pipeline.verify.rules import Verifier
 
 PROBLEM_COLUMNS = ("dataset", "problem_id", "problem", "answer")
 
@@ -140,7 +141,7 @@ class _Progress:
 def search_problems(
     problems: pl.DataFrame,
     backend: Backend,
-    verifier: Any,
+    verifier: Verifier,
     settings: SearchSettings,
     *,
     done_ids: Iterable[str] = (),

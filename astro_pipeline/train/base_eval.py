@@ -19,8 +19,10 @@ from typing import Any
 from astro_pipeline.config import to_dict
 from astro_pipeline.data.synthetic import SyntheticSettings, generate_rows
 from astro_pipeline.llm.factory import make_backend
+from astro_pipeline.llm.prompt import chat_messages
 from astro_pipeline.llm.protocol import Backend, GenerationRequest, SamplingParams
 from astro_pipeline.llm.settings import BackendSettings
+from astro_pipeline.seeds import derive_seed
 from astro_pipeline.train.settings import BaseModelSettings
 from astro_pipeline.verify import BatchVerifier, VerifySettings
 
@@ -28,8 +30,9 @@ from astro_pipeline.verify import BatchVerifier, VerifySettings
 def _requests(rows: list[dict], n: int, temperature: float, top_p: float, max_new: int, seed: int) -> list[GenerationRequest]:
     return [
         GenerationRequest(
-            messages=({"role": "user", "content": row["problem"]},),
-            params=SamplingParams(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new, seed=seed + i),
+            messages=chat_messages(row["problem"]),
+            params=SamplingParams(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new,
+                                  seed=derive_seed(seed, "base_eval", i)),
         )
         for i, row in enumerate(rows)
     ]

@@ -48,7 +48,6 @@ import math
 import platform
 import random
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +60,7 @@ from astro_pipeline.config import to_dict
 from astro_pipeline.cloning.settings import PhraseBank
 from astro_pipeline.data.synthetic import SyntheticSettings
 from astro_pipeline.llm.device import set_threads, training_autocast
+from astro_pipeline.llm.prompt import prompt_text
 from astro_pipeline.llm.settings import BackendSettings
 from astro_pipeline.llm.transformers_backend import TransformersBackend
 from astro_pipeline.train.base_eval import sampled_pass_at_1
@@ -68,10 +68,10 @@ from astro_pipeline.train.demo_corpus import Document, pretraining_documents, to
 from astro_pipeline.train.settings import BaseModelSettings
 from astro_pipeline.train.tokenizer import train_demo_tokenizer
 from astro_pipeline.verify import BatchVerifier, VerifySettings
+from astro_pipeline.runlog import OnLog
 
 SUMMARY_FILE = "astro_base_model.json"
 
-OnLog = Callable[[int, dict[str, float]], None]
 
 
 def library_versions() -> dict[str, str]:
@@ -97,13 +97,6 @@ def demo_config(settings: BaseModelSettings, tokenizer: PreTrainedTokenizerBase)
         bos_token_id=None,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-    )
-
-
-def prompt_text(tokenizer: PreTrainedTokenizerBase, problem: str) -> str:
-    """The rendered prompt of one problem: a single user turn plus the assistant header."""
-    return tokenizer.apply_chat_template(
-        [{"role": "user", "content": problem}], tokenize=False, add_generation_prompt=True
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from transformers import AutoConfig, AutoTokenizer
 
+from astro_pipeline.llm.prompt import prompt_text
 from astro_pipeline.llm.model_ref import resolve_model_ref
 
 
@@ -24,7 +25,7 @@ def check_pretrained(ref: str, cache_dir: str | None = None, trust_remote_code: 
     has_template = bool(getattr(tokenizer, "chat_template", None))
     if has_template:
         # fail here, not in the middle of a search, if the template cannot render a user turn
-        tokenizer.apply_chat_template([{"role": "user", "content": "1 + 1"}], tokenize=False, add_generation_prompt=True)
+        prompt_text(tokenizer, "1 + 1")
     return {
         "kind": "pretrained",
         "model": ref,

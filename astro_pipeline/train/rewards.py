@@ -6,10 +6,9 @@ Design choices (DESIGN §2 "RL" and §5 "verifier misuse"):
   TRL's ``GRPOTrainer`` calls: the dataset's extra columns, here ``answer``, arrive as keyword
   arguments next to ``prompts``, ``completions``, ``completion_ids``, ``log_metric``...).
   ``completions`` may be strings or chat completions (``[{"role": "assistant", "content": ...}]``).
-* The verifier is called with the gold FIRST: ``verify_many([(gold, completion), ...])``. Accepted:
-  an object with ``verify_many(pairs)`` (``astro_pipeline.verify.BatchVerifier``) or a ``verify_one``-
-  like callable ``fn(gold, response)``; each result has ``.verdict`` in {correct, wrong, no_answer,
-  unparsable_gold, timeout}.
+* The verifier is the project's one protocol (``verify.Verifier``), called with the gold FIRST:
+  ``verify_many([(gold, completion), ...])``; each result has a ``Verdict`` (correct, wrong,
+  no_answer, unparsable_gold, timeout).
 * An unparsable (or blank) gold raises ``UnparsableGoldError``: a problem without a usable reference
   must never produce a reward, in either direction. ``check_golds`` runs the same check up front over
   a whole prompt set (each gold verified against ``\\boxed{gold}``) so a bad row fails before training.
@@ -33,7 +32,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-CORRECT, WRONG, NO_ANSWER, UNPARSABLE_GOLD, TIMEOUT = "correct", "wrong", "no_answer", "unparsable_gold", "timeout"
+from astro_pipeline.verify.rules import Verdict, Verification, Verifier
+
+CORRECT, WRONG, NO_ANSWER, UNPARSABLE_GOLD, TIMEOUT = (
+    Verdict.CORRECT, Verdict.WRONG, Verdict.NO_ANSWER, Verdict.UNPARSABLE_GOLD, Verdict.TIMEOUT)
 TRUNCATION_MODES = ("penalize", "mask")
 
 ReflectionCounter = Callable[[str], tuple[int, int]]
@@ -61,14 +63,11 @@ def _verdict(result: Any) -> str:
     return str(getattr(verdict, "value", verdict))
 
 
-def verify_pairs(verifier: Any, pairs: Sequence[tuple[str, str]]) -> list[Any]:
-    """Verify ``(gold, response)`` pairs (gold first) with a batch or a one-pair verifier."""
-    if hasattr(verifier, "verify_many"):
-        results = list(verifier.verify_many(list(pairs)))
-    elif callable(verifier):
-        results = [verifier(gold, response) for gold, response in pairs]
-    else:
-        raise TypeError(f"not a verifier: {verifier!r} (need verify_many(pairs) or fn(gold, response))")
+def verify_pairs(verifier: Verifier, pairs: Sequence[tuple[str, str]]) -> list[Verification]:
+    """Verify ``(gold, response)`` pairs (gold first) with ``verifier.verify_many``, one result each."""
+    if not hasattr(verifier, "verify_many"):
+        raise TypeError(f"not a verifier: {verifier!r} (need verify_many(pairs) -> list[Verification])")
+    results = list(verifier.verify_many(list(pairs)))
     if len(results) != len(pairs):
         raise ValueError(f"verifier returned {len(results)} results for {len(pairs)} pairs")
     return results
@@ -81,7 +80,7 @@ def _raise_unparsable(golds: Sequence[Any], results: Sequence[Any], where: str) 
         raise UnparsableGoldError(f"{where}: {len(bad)} unparsable gold answer(s): {shown}")
 
 
-def check_golds(verifier: Any, golds: Iterable[Any], where: str = "rl prompts") -> None:
+def check_golds(verifier: Verifier, golds: Iterable[Any], where: str = "rl prompts") -> None:
     """Raise ``UnparsableGoldError`` if any gold is blank or unparsable (checked as gold vs ``\\boxed{gold}``)."""
     distinct = sorted({"" if g is None else str(g) for g in golds})
     blank = [g for g in distinct if not g.strip()]
@@ -121,7 +120,7 @@ class CorrectnessReward:
 
     def __init__(
         self,
-        verifier: Any,
+        verifier: Verifier,
         *,
         truncation: str = "penalize",
         eos_token_ids: Iterable[int] = (),

@@ -7,7 +7,7 @@ Public API:
 * ``select_prompts(backend, problems, settings, verifier) -> pl.DataFrame``: only the selected rows.
 * ``selection_counts(measured) -> dict``: how many problems were too easy, too hard, capped, kept.
 * ``train_rl(sft_model_dir, prompts, settings, out_dir, *, work_dir, on_log=None, resume=True,
-  reflection_counter=None, verifier=None) -> dict``: GRPO, then a Hugging Face folder in ``out_dir``.
+  reflection_counter=None, verifier=None) -> RunSummary``: GRPO, then a Hugging Face folder in ``out_dir``.
 * ``check_guards`` (re-exported from ``rl_guards``).
 
 Design choices:
@@ -17,8 +17,8 @@ Design choices:
   GRPO will), verifies each against the gold (gold first) and keeps problems whose solve rate lies in
   [``min_solve_rate``, ``max_solve_rate``]: GRPO learns nothing from a group whose rewards are all
   equal. A sample that hit the token budget (finish_reason "length") counts as unsolved whatever it
-  contains. Each request carries seed ``settings.seed + row index``, so a problem's rate does not
-  depend on how requests were batched. Over the cap, ``prompt_priority`` decides who stays.
+  contains. Each request carries seed ``derive_seed(settings.seed, "select_prompts", row index)``
+  (``seeds``), so a problem's rate does not depend on how requests were batched. Over the cap, ``prompt_priority`` decides who stays.
 * Training is TRL's ``GRPOTrainer`` (it expresses every knob of the recipe: group size, beta, epsilon,
   loss_type, truncation masking, vLLM). One optimizer step = one generation round
   (``steps_per_generation = gradient_accumulation_steps``). CPU runs set ``use_cpu=True``,
@@ -47,8 +47,9 @@ Design choices:
   last file the trainer writes, exists); half-written ones left by a kill are deleted. A run record
   (``work_dir/rl_run.json``) holds a fingerprint of the settings, the prompts and the SFT model; a
   rerun whose fingerprint differs refuses to resume (it would silently mix two runs) unless
-  ``resume=False``, which starts over. If ``out_dir`` already holds a finished model with the same
-  fingerprint, ``train_rl`` returns its summary without training.
+  ``resume=False``, which starts over. A rerun whose newest checkpoint is the last step trains
+  nothing more. (Whether a finished model can be reused is the asset's decision, by its own
+  fingerprint; see ``train.runs``.)
 * Guards (``rl_guards``): length explosion and reward collapse stop training through a callback; the
   summary says whether and why. The model saved is the one at the stop (the caller's asset check
   decides what to do with an unhealthy run; the reasons are in the summary).
@@ -66,8 +67,7 @@ import os
 import random
 import shutil
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,12 +83,31 @@ from astro_pipeline.train.rewards import (
     check_golds,
     verify_pairs,
 )
+from astro_pipeline.llm.device import set_threads
+from astro_pipeline.llm.prompt import chat_messages
+from astro_pipeline.seeds import derive_seed
 from astro_pipeline.train.rl_guards import GuardCallback, check_guards
 from astro_pipeline.train.rl_settings import RLSettings
+from astro_pipeline.runlog import OnLog
+from astro_pipeline.train.runs import (
+    CHECKPOINTS,
+    TENSORBOARD,
+    AlreadyComplete,
+    CompleteGuard,
+    RunSummary,
+    drop_incomplete_checkpoints,
+    last_complete_checkpoint,
+    model_folder_hash,
+    prepare_run,
+    publish_folder,
+)
+from astro_pipeline.verify.rules import Verifier
 
 __all__ = [
     "SUMMARY_FILE",
     "check_guards",
+    "drop_incomplete_checkpoints",
+    "last_complete_checkpoint",
     "measure_solve_rates",
     "select_prompts",
     "selection_counts",
@@ -99,10 +118,6 @@ log = logging.getLogger(__name__)
 
 SUMMARY_FILE = "astro_rl_model.json"
 RUN_FILE = "rl_run.json"
-CHECKPOINTS = "checkpoints"
-TENSORBOARD = "tensorboard"
-
-OnLog = Callable[[int, dict[str, float]], None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,12 +130,14 @@ def _require_columns(df: pl.DataFrame, names: Sequence[str], what: str) -> None:
         raise ValueError(f"{what}: missing column(s) {missing}; have {df.columns}")
 
 
-def measure_solve_rates(backend: Any, problems: pl.DataFrame, settings: RLSettings, verifier: Any) -> pl.DataFrame:
+def measure_solve_rates(backend: Any, problems: pl.DataFrame, settings: RLSettings, verifier: Verifier,
+                        system_prompt: str = "") -> pl.DataFrame:
     """Every (sampled) problem with ``n_samples``, ``n_correct``, ``n_truncated``, ``solve_rate`` and ``selection``.
 
     ``backend``: anything with the ``Backend`` protocol's ``generate``. ``problems``: at least
     ``problem`` and ``answer`` columns (more are kept). ``verifier``: ``verify_many(pairs)`` object or
-    ``fn(gold, response)``; an unparsable gold raises ``UnparsableGoldError``.
+    ``fn(gold, response)``; an unparsable gold raises ``UnparsableGoldError``. ``system_prompt``: as
+    in ``llm.prompt.chat_messages`` (the one GRPO and evaluation use).
     """
     _require_columns(problems, ("problem", "answer"), "select_prompts")
     df = problems
@@ -139,8 +156,8 @@ def measure_solve_rates(backend: Any, problems: pl.DataFrame, settings: RLSettin
         idx = range(start, min(start + settings.select_batch_size, len(texts)))
         requests = [
             GenerationRequest(
-                messages=({"role": "user", "content": texts[i]},),
-                params=SamplingParams(**params, seed=settings.seed + i),
+                messages=chat_messages(texts[i], system_prompt),
+                params=SamplingParams(**params, seed=derive_seed(settings.seed, "select_prompts", i)),
             )
             for i in idx
         ]
@@ -198,14 +215,15 @@ def selection_counts(measured: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def select_prompts(backend: Any, problems: pl.DataFrame, settings: RLSettings, verifier: Any) -> pl.DataFrame:
+def select_prompts(backend: Any, problems: pl.DataFrame, settings: RLSettings, verifier: Verifier,
+                   system_prompt: str = "") -> pl.DataFrame:
     """The problems of moderate difficulty for the model behind ``backend`` (see ``measure_solve_rates``).
 
     Returns the selected rows with their measured ``solve_rate`` (and ``n_samples``, ``n_correct``,
     ``n_truncated``); the counts of too easy / too hard / capped problems are logged (call
     ``measure_solve_rates`` + ``selection_counts`` to keep them).
     """
-    measured = measure_solve_rates(backend, problems, settings, verifier)
+    measured = measure_solve_rates(backend, problems, settings, verifier, system_prompt)
     counts = selection_counts(measured)
     log.info("select_prompts: %s", counts)
     return measured.filter(pl.col("selection") == "selected").drop("selection")
@@ -215,67 +233,18 @@ def select_prompts(backend: Any, problems: pl.DataFrame, settings: RLSettings, v
 # training
 
 
-def _hash_dir_files(path: Path) -> str:
-    """A cheap content fingerprint of a model folder: names, sizes and the config/tokenizer texts."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.iterdir() if p.is_file()):
-        h.update(f.name.encode())
-        h.update(str(f.stat().st_size).encode())
-        if f.suffix in (".json", ".jinja", ".txt") and f.stat().st_size < 4_000_000:
-            h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def run_fingerprint(sft_model_dir: str | Path, prompts: pl.DataFrame, settings: RLSettings) -> str:
-    """What determines a run: the settings, the prompt rows (problem, answer) and the SFT model folder."""
+def run_fingerprint(sft_model_dir: str | Path, prompts: pl.DataFrame, settings: RLSettings,
+                    system_prompt: str = "") -> str:
+    """What determines a run: the settings, the prompt rows (problem, answer), the system prompt (when
+    set) and the SFT model folder."""
     h = hashlib.sha256()
     h.update(json.dumps(to_dict(settings), sort_keys=True).encode())
+    if system_prompt:
+        h.update(f"system\x00{system_prompt}\x01".encode())
     for problem, answer in prompts.select("problem", "answer").iter_rows():
         h.update(f"{problem}\x00{answer}\x01".encode())
-    h.update(_hash_dir_files(Path(sft_model_dir)).encode())
+    h.update(model_folder_hash(Path(sft_model_dir)).encode())
     return h.hexdigest()[:16]
-
-
-def _checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
-    """(step, folder) of every ``checkpoint-N`` folder, newest first."""
-    if not ckpt_dir.is_dir():
-        return []
-    found = []
-    for p in ckpt_dir.iterdir():
-        if p.is_dir() and p.name.startswith("checkpoint-") and p.name[len("checkpoint-") :].isdigit():
-            found.append((int(p.name[len("checkpoint-") :]), p))
-    return sorted(found, reverse=True)
-
-
-def _complete(checkpoint: Path) -> bool:
-    try:
-        json.loads((checkpoint / "trainer_state.json").read_text())  # the trainer writes it last
-        return True
-    except (OSError, ValueError):
-        return False
-
-
-def last_complete_checkpoint(ckpt_dir: Path) -> Path | None:
-    """Newest ``checkpoint-N`` with a readable ``trainer_state.json`` (read only: safe to poll)."""
-    return next((p for _, p in _checkpoints(Path(ckpt_dir)) if _complete(p)), None)
-
-
-def drop_incomplete_checkpoints(ckpt_dir: Path) -> list[str]:
-    """Delete checkpoints newer than the last complete one (left by a kill while saving); their names."""
-    dropped = []
-    for _, p in _checkpoints(Path(ckpt_dir)):
-        if _complete(p):
-            break
-        log.warning("train_rl: deleting incomplete checkpoint %s (killed while saving)", p)
-        shutil.rmtree(p, ignore_errors=True)
-        dropped.append(p.name)
-    return dropped
-
-
-def _set_threads(threads: int) -> int:
-    from astro_pipeline.llm.device import set_threads
-
-    return set_threads(threads)
 
 
 def _colocated_vllm_on_cpu(settings: RLSettings) -> None:
@@ -341,29 +310,17 @@ def _grpo_config(settings: RLSettings, ckpt_dir: Path):
     )
 
 
-def _prompt_dataset(prompts: pl.DataFrame):
+def _prompt_dataset(prompts: pl.DataFrame, system_prompt: str = ""):
     from datasets import Dataset
 
     ids = prompts["problem_id"].to_list() if "problem_id" in prompts.columns else [str(i) for i in range(prompts.height)]
     return Dataset.from_dict(
         {
-            "prompt": [[{"role": "user", "content": p}] for p in prompts["problem"].to_list()],
+            "prompt": [list(chat_messages(p, system_prompt)) for p in prompts["problem"].to_list()],
             "answer": [str(a) for a in prompts["answer"].to_list()],
             "problem_id": [str(i) for i in ids],
         }
     )
-
-
-def _write_atomic_dir(build: Callable[[Path], None], out_dir: Path) -> None:
-    """Build a folder next to ``out_dir`` and swap it in (an interrupted save leaves no half folder)."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    build(tmp)
-    old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
-    if out_dir.exists():
-        os.replace(out_dir, old)
-    os.replace(tmp, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def train_rl(
@@ -376,15 +333,18 @@ def train_rl(
     on_log: OnLog | None = None,
     resume: bool = True,
     reflection_counter: ReflectionCounter | None = None,
-    verifier: Any = None,
-) -> dict[str, Any]:
+    verifier: Verifier | None = None,
+    system_prompt: str = "",
+) -> RunSummary:
     """GRPO from ``sft_model_dir`` on ``prompts`` (columns problem, answer[, problem_id]); model to ``out_dir``.
 
     ``work_dir`` holds checkpoints, TensorBoard logs and the run record. ``on_log(step, metrics)`` is
     called once per logged step. ``reflection_counter(text) -> (n_reflections, n_backtracks)`` (e.g.
     ``functools.partial(count_reflections, cloning_settings=...)``) adds per-completion reflection and
     backtrack means. ``verifier``: a ``verify_many`` object (default: a ``BatchVerifier`` with default
-    ``VerifySettings``, closed at the end). Returns the summary also saved as ``astro_rl_model.json``.
+    ``VerifySettings``, closed at the end). ``system_prompt``: the system turn of every prompt
+    (``llm.prompt``; the one the model is evaluated with). Returns the run's summary; its ``record`` is also saved as
+    ``astro_rl_model.json``.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
@@ -399,31 +359,14 @@ def train_rl(
     sft = Path(sft_model_dir)
     out, work = Path(out_dir), Path(work_dir)
     ckpt_dir = work / CHECKPOINTS
-    fingerprint = run_fingerprint(sft, prompts, settings)
-
-    if resume and (out / SUMMARY_FILE).is_file():
-        done = json.loads((out / SUMMARY_FILE).read_text())
-        if done.get("fingerprint") == fingerprint:
-            log.info("train_rl: %s already holds this run's model (fingerprint %s)", out, fingerprint)
-            return {**done, "reused": True}
-
-    work.mkdir(parents=True, exist_ok=True)
-    run_file = work / RUN_FILE
-    if resume and run_file.is_file():
-        previous = json.loads(run_file.read_text()).get("fingerprint")
-        if previous != fingerprint and last_complete_checkpoint(ckpt_dir) is not None:
-            raise ValueError(
-                f"train_rl: {work} holds checkpoints of a different run (fingerprint {previous} != {fingerprint}: "
-                "settings, prompts or SFT model changed); pass resume=False to start over"
-            )
+    fingerprint = run_fingerprint(sft, prompts, settings, system_prompt)
     if not resume:
-        shutil.rmtree(ckpt_dir, ignore_errors=True)
         shutil.rmtree(work / TENSORBOARD, ignore_errors=True)
-    run_file.write_text(json.dumps({"fingerprint": fingerprint, "settings": to_dict(settings)}, indent=2) + "\n")
-    dropped = drop_incomplete_checkpoints(ckpt_dir) if resume else []
-    checkpoint = last_complete_checkpoint(ckpt_dir) if resume else None
+    run = prepare_run(work, {"fingerprint": fingerprint, "settings": to_dict(settings)}, run_file=RUN_FILE,
+                      resume=resume, other_run="refuse", who="train_rl")
+    dropped, checkpoint = run.dropped_incomplete, run.resume_from
 
-    threads = _set_threads(settings.threads) if settings.use_cpu else torch.get_num_threads()
+    threads = set_threads(settings.threads) if settings.use_cpu else torch.get_num_threads()
     own_verifier = verifier is None
     if own_verifier:
         from astro_pipeline.verify import BatchVerifier
@@ -446,12 +389,12 @@ def train_rl(
         from torch.utils.tensorboard import SummaryWriter
 
         tb_dir = work / TENSORBOARD
-        callbacks = [guard, TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(tb_dir)))]
+        callbacks = [CompleteGuard(), guard, TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(tb_dir)))]
         trainer = GRPOTrainer(
             model=model,
             reward_funcs=[reward],
             args=_grpo_config(settings, ckpt_dir),
-            train_dataset=_prompt_dataset(prompts),
+            train_dataset=_prompt_dataset(prompts, system_prompt),
             processing_class=tokenizer,
             callbacks=callbacks,
         )
@@ -461,7 +404,10 @@ def train_rl(
         reward.eos_token_ids = frozenset([*trainer.eos_token_ids, tokenizer.pad_token_id])
         if checkpoint is not None:
             log.info("train_rl: resuming from %s", checkpoint)
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
+        try:
+            trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
+        except AlreadyComplete:  # the checkpoint holds the last step: its weights are loaded, nothing is left
+            pass
         steps_done = int(trainer.state.global_step)
         history = guard.history
         final_reasons = check_guards(history, settings)
@@ -499,8 +445,10 @@ def train_rl(
             (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; the settings are in the summary
             (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
-        _write_atomic_dir(build, out)
-        return summary
+        publish_folder(build, out)
+        return RunSummary(stage="rl", fingerprint=fingerprint, steps=steps_done, wall_s=summary["wall_s"],
+                          resumed_from=summary["resumed_from"], stopped_by_guard=summary["stopped_by_guard"],
+                          stop_reasons=tuple(guard.reasons), record=summary)
     finally:
         if own_verifier:
             verifier.close()

@@ -28,13 +28,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from transformers import TrainerCallback
+from astro_pipeline.runlog import OnLog
 
 REWARD = "reward"
 MEAN_LENGTH = "completions/mean_length"
 TRUNCATED = "completions/clipped_ratio"
 TRUNCATED_FALLBACK = "truncated_share"  # the reward function's own count (same rule as TRL's)
 
-OnLog = Callable[[int, dict[str, float]], None]
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from astro_pipeline.train.tiny_llama import save_random_llama
-from astro_pipeline.train.tokenizer import CHAT_TEMPLATE, EOS, PAD, ROLE_TOKENS
+from astro_pipeline.train.tokenizer import EOS, PAD, ROLE_TOKENS, wrap_tokenizer
 
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
     """A character-level fast tokenizer with pad/eos/role special tokens and the chat template."""
@@ -32,16 +32,7 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     tok.decoder = decoders.Fuse()
     tok.add_special_tokens([PAD, EOS, *ROLE_TOKENS])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        eos_token=EOS,
-        pad_token=PAD,
-        additional_special_tokens=list(ROLE_TOKENS),
-        chat_template=CHAT_TEMPLATE,
-        clean_up_tokenization_spaces=False,
-        padding_side="left",
-        model_max_length=1 << 30,
-    )
+    return wrap_tokenizer(tok)
 
 
 def build_tiny_model(

@@ -55,32 +55,39 @@ import hashlib
 import json
 import logging
 import math
-import os
 import random
 import shutil
 import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from transformers import TrainerCallback
 
 from astro_pipeline.config import to_dict
+from astro_pipeline.llm.device import set_threads
+from astro_pipeline.llm.prompt import chat_example
 from astro_pipeline.provenance import library_versions
+from astro_pipeline.runlog import OnLog
+from astro_pipeline.train.runs import (
+    CHECKPOINTS,
+    AlreadyComplete,
+    CompleteGuard,
+    RunSummary,
+    complete_checkpoints,
+    digest,
+    model_folder_hash,
+    prepare_run,
+    publish_folder,
+)
 from astro_pipeline.train.sft_callbacks import StepMetricsCallback
 from astro_pipeline.train.sft_settings import SFTSettings
 
 log = logging.getLogger(__name__)
 
-OnLog = Callable[[int, dict[str, float]], None]
-
 SUMMARY_FILE = "sft_summary.json"
 SETTINGS_FILE = "settings.json"
 VERSIONS_FILE = "versions.json"
 RUN_FILE = "run.json"
-CHECKPOINTS = "checkpoints"
 REQUIRED_COLUMNS = ("prompt", "completion", "kind")
 ORDER_COLUMNS = ("dataset", "problem_id", "trace_id")
 # settings that change how a run is watched or stored, not which weights it produces
@@ -109,16 +116,13 @@ def select_examples(corpus: pl.DataFrame, kinds: tuple[str, ...]) -> pl.DataFram
     return rows.sort(keys, maintain_order=True)
 
 
-def to_conversational(rows: pl.DataFrame):
-    """TRL's conversational prompt-completion dataset: one user turn, one assistant turn per row."""
+def to_conversational(rows: pl.DataFrame, system_prompt: str = ""):
+    """TRL's conversational prompt-completion dataset: the problem's messages (``llm.prompt``: the
+    system turn when one is set, one user turn), one assistant turn per row."""
     from datasets import Dataset
 
-    return Dataset.from_dict(
-        {
-            "prompt": [[{"role": "user", "content": p}] for p in rows["prompt"].to_list()],
-            "completion": [[{"role": "assistant", "content": c}] for c in rows["completion"].to_list()],
-        }
-    )
+    examples = [chat_example(p, c, system_prompt) for p, c in zip(rows["prompt"].to_list(), rows["completion"].to_list())]
+    return Dataset.from_dict({key: [e[key] for e in examples] for key in ("prompt", "completion")})
 
 
 def corpus_fingerprint(rows: pl.DataFrame) -> str:
@@ -132,43 +136,8 @@ def corpus_fingerprint(rows: pl.DataFrame) -> str:
     return digest.hexdigest()[:16]
 
 
-def model_fingerprint(model_dir: str | Path) -> str:
-    """Identity of a model folder: its config and the names and sizes of its weight files (not their bytes)."""
-    folder = Path(model_dir)
-    parts: list[Any] = [(folder / "config.json").read_text() if (folder / "config.json").is_file() else str(folder)]
-    for f in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
-        parts.append((f.name, f.stat().st_size))
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
-
-
 # ------------------------------------------------------------------------------------------------
 # environment
-
-
-def _local_processes() -> int:
-    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-
-
-def _free_cores() -> int:
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:
-        busy = 0.0
-    return max(1, min(n, int(n - busy + 0.5)))
-
-
-def set_threads(threads: int) -> int:
-    """torch intra-op threads: ``threads`` if > 0, else the free cores shared among this machine's processes.
-
-    DESIGN: two jobs that each took 2 threads on 2 cores ran 7-60x slower, so "auto" never asks for
-    more than is free, split between the processes torchrun started on this node.
-    """
-    import torch
-
-    n = threads if threads > 0 else max(1, _free_cores() // _local_processes())
-    torch.set_num_threads(n)
-    return n
 
 
 def _precision(settings: SFTSettings) -> tuple[bool, bool, bool]:
@@ -181,43 +150,6 @@ def _precision(settings: SFTSettings) -> tuple[bool, bool, bool]:
     if settings.precision in ("bf16", "fp16") and not cuda:
         log.warning("sft: precision=%s requested without CUDA; CPU autocast is used", settings.precision)
     return (not cuda, settings.precision == "bf16", settings.precision == "fp16")
-
-
-# ------------------------------------------------------------------------------------------------
-# checkpoints
-
-
-def complete_checkpoints(ckpt_dir: Path) -> list[Path]:
-    """Checkpoint folders that were written to the end (``trainer_state.json`` comes last), oldest first."""
-    found = []
-    for path in ckpt_dir.glob("checkpoint-*"):
-        suffix = path.name.split("-", 1)[1]
-        if suffix.isdigit() and (path / "trainer_state.json").is_file():
-            found.append((int(suffix), path))
-    return [p for _, p in sorted(found)]
-
-
-def _prepare_work_dir(work: Path, run: dict[str, Any], resume: bool) -> list[str]:
-    """Keep only checkpoints that belong to this run (main process). Returns what was discarded."""
-    ckpt_dir = work / CHECKPOINTS
-    run_file = work / RUN_FILE
-    previous = json.loads(run_file.read_text()) if run_file.is_file() else None
-    discarded: list[str] = []
-    same_run = previous is not None and previous.get("fingerprint") == run["fingerprint"]
-    if ckpt_dir.is_dir():
-        complete = set(complete_checkpoints(ckpt_dir))
-        for path in sorted(ckpt_dir.glob("checkpoint-*")):
-            if not resume or not same_run or path not in complete:
-                discarded.append(path.name)
-                shutil.rmtree(path, ignore_errors=True)
-    if discarded:
-        why = "resume=False" if not resume else "another run's" if not same_run else "incomplete"
-        log.warning("sft: discarded checkpoints (%s): %s", why, discarded)
-    work.mkdir(parents=True, exist_ok=True)
-    tmp = work / f".{RUN_FILE}.tmp-{uuid.uuid4().hex}"
-    tmp.write_text(json.dumps(run, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, run_file)
-    return discarded
 
 
 # ------------------------------------------------------------------------------------------------
@@ -318,6 +250,7 @@ def build_trainer(
     ckpt_dir: str | Path,
     *,
     callbacks: list | None = None,
+    system_prompt: str = "",
     **config_overrides: Any,
 ):
     """An SFTTrainer over ``rows`` (already selected), with ``max_steps`` applied as a cap.
@@ -333,7 +266,7 @@ def build_trainer(
     trainer = SFTTrainer(
         model=str(base_model_dir),
         args=config,
-        train_dataset=to_conversational(rows),
+        train_dataset=to_conversational(rows, system_prompt),
         processing_class=tokenizer,
         peft_config=_peft_config(settings) if settings.method == "lora" else None,
         callbacks=callbacks,
@@ -422,15 +355,17 @@ def train_sft(
     work_dir: str,
     on_log: OnLog | None = None,
     resume: bool = True,
-) -> dict[str, Any]:
+    system_prompt: str = "",
+) -> RunSummary:
     """Fine-tune ``base_model_dir`` on ``corpus`` (cot_examples rows) into a full model folder ``out_dir``.
 
     ``work_dir`` keeps resumable checkpoints and TensorBoard files; with ``resume`` a rerun after a
     kill continues from the newest complete checkpoint of the same run. ``on_log(step, metrics)`` gets
     loss, learning_rate, grad_norm, tokens_per_s, num_tokens, mean_token_accuracy, entropy, epoch at
-    every ``logging_steps`` (main process only). Returns a JSON-able summary, also written to
-    ``out_dir/sft_summary.json``. Run it in every process under torchrun/accelerate for data
-    parallelism.
+    every ``logging_steps`` (main process only). Returns the run's summary; its ``record`` is also
+    written to ``out_dir/sft_summary.json``. Run it in every process under torchrun/accelerate for data
+    parallelism. ``system_prompt``: the system turn of every prompt (``llm.prompt``; the one the
+    model is evaluated with).
     """
     started = time.perf_counter()
     threads = set_threads(settings.threads)
@@ -448,19 +383,21 @@ def train_sft(
         "settings": trajectory,
         "corpus": corpus_fingerprint(rows),
         "n_examples": rows.height,
-        "base_model": model_fingerprint(base_model_dir),
+        "base_model": model_folder_hash(base_model_dir),
         "processes": state.num_processes,
+        **({"system_prompt": system_prompt} if system_prompt else {}),
     }
-    run["fingerprint"] = hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:16]
+    run["fingerprint"] = digest(run)
     discarded: list[str] = []
     if state.is_main_process:
-        discarded = _prepare_work_dir(work, run, resume)
+        kept = prepare_run(work, run, run_file=RUN_FILE, resume=resume, other_run="discard", who="sft")
+        discarded = kept.discarded + kept.dropped_incomplete
     state.wait_for_everyone()
-    checkpoints = complete_checkpoints(ckpt_dir) if ckpt_dir.is_dir() else []
+    checkpoints = complete_checkpoints(ckpt_dir)
     resume_from = str(checkpoints[-1]) if (resume and checkpoints) else None
 
     metrics = StepMetricsCallback(on_log)
-    callbacks: list = [_CompleteGuard(), metrics]
+    callbacks: list = [CompleteGuard(), metrics]
     if "tensorboard" in settings.report_to and state.is_main_process:
         from torch.utils.tensorboard import SummaryWriter
         from transformers.integrations import TensorBoardCallback
@@ -468,7 +405,8 @@ def train_sft(
         # one writer on the main process only: the default callback would make event files per rank
         callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(work / "tensorboard"))))
     with _dataset_progress(settings.progress_bar):
-        trainer = build_trainer(base_model_dir, rows, settings, ckpt_dir, callbacks=callbacks)
+        trainer = build_trainer(base_model_dir, rows, settings, ckpt_dir, callbacks=callbacks,
+                                system_prompt=system_prompt)
     prepared = trainer.train_dataset
     n_tokens, n_loss_tokens = _token_counts(prepared)
     setup_s = time.perf_counter() - started
@@ -477,7 +415,7 @@ def train_sft(
     try:
         output = trainer.train(resume_from_checkpoint=resume_from)
         train_loss: float | None = float(output.training_loss)
-    except _AlreadyComplete:
+    except AlreadyComplete:
         # the newest checkpoint is the last step: its weights are loaded, nothing is left to train
         train_loss = None
     train_s = time.perf_counter() - started - setup_s
@@ -512,7 +450,14 @@ def train_sft(
     }
     _save_final(trainer, base_model_dir, settings, Path(out_dir), summary, state)
     summary["wall_s"] = round(time.perf_counter() - started, 2)
-    return summary
+    return run_summary(summary)
+
+
+def run_summary(record: dict[str, Any]) -> RunSummary:
+    """The typed summary of an SFT run from its JSON record (``sft_summary.json``)."""
+    return RunSummary(stage="sft", fingerprint=record["run_fingerprint"], steps=record["steps"],
+                      wall_s=record["wall_s"], resumed_from=record["resumed_from"],
+                      final_loss=record["final_loss"], record=record)
 
 
 def _token_counts(dataset) -> tuple[int, int]:
@@ -523,24 +468,6 @@ def _token_counts(dataset) -> tuple[int, int]:
     tokens = pc.sum(pc.list_value_length(table.column("input_ids"))).as_py() or 0
     labels = pc.list_flatten(table.column("labels"))
     return int(tokens), int(pc.sum(pc.not_equal(labels, -100).cast("int64")).as_py() or 0)
-
-
-class _AlreadyComplete(Exception):
-    """Raised from on_train_begin when the resumed checkpoint already holds the last step."""
-
-
-class _CompleteGuard(TrainerCallback):
-    """Stop before the first step when resuming from a checkpoint of the final step.
-
-    transformers 5 checks for the end of training only after a step, so resuming from the last
-    checkpoint (a run killed while writing its final folder, or simply rerun) would train one extra
-    step and return a different model. on_train_begin runs after the checkpoint's weights, optimizer
-    and state are loaded (for DDP, FSDP and DeepSpeed alike), so stopping there keeps them.
-    """
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        if state.max_steps > 0 and state.global_step >= state.max_steps:
-            raise _AlreadyComplete()
 
 
 def _overall_tokens_per_s(metrics: StepMetricsCallback, train_s: float) -> float | None:
@@ -573,11 +500,7 @@ def _save_final(trainer, base_model_dir, settings: SFTSettings, out: Path, summa
         (tmp / SETTINGS_FILE).write_text(json.dumps(to_dict(settings), indent=2, sort_keys=True) + "\n")
         (tmp / VERSIONS_FILE).write_text(json.dumps(summary["versions"], indent=2, sort_keys=True) + "\n")
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
+        publish_folder(None, out, tmp=tmp)
     state.wait_for_everyone()
 
 

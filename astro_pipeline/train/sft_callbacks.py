@@ -14,13 +14,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
 
 from transformers import TrainerCallback
+from astro_pipeline.runlog import OnLog
 
 log = logging.getLogger(__name__)
 
-OnLog = Callable[[int, dict[str, float]], None]
 
 
 class StepMetricsCallback(TrainerCallback):

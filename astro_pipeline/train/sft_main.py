@@ -24,16 +24,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from astro_pipeline.config import from_dict, to_dict
 from astro_pipeline.train.sft_settings import SFTSettings
+from astro_pipeline.runlog import OnLog
 
-OnLog = Callable[[int, dict[str, float]], None]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = train_sft(args.base, corpus, settings, args.out, work_dir=args.work, on_log=on_log, resume=not args.no_resume)
     if is_main and args.summary:
-        Path(args.summary).write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+        Path(args.summary).write_text(json.dumps(summary.record, indent=2, sort_keys=True, default=str) + "\n")
     return 0
 
 
@@ -101,7 +99,7 @@ def run_distributed(
     accelerate_config: str | None = None,
     env: dict[str, str] | None = None,
     poll_s: float = 1.0,
-) -> dict[str, Any]:
+) -> RunSummary:
     """``train_sft`` in ``nproc_per_node`` processes (torchrun, or accelerate with a config file).
 
     Writes the corpus and settings into ``<work_dir>/launch/``, starts the launcher, forwards the
@@ -134,7 +132,9 @@ def run_distributed(
     if proc.returncode != 0 or not summary_path.is_file():
         tail = log_path.read_text()[-4000:]
         raise RuntimeError(f"sft launcher exited with {proc.returncode}: {' '.join(cmd)}\n{tail}")
-    return json.loads(summary_path.read_text())
+    from astro_pipeline.train.sft import run_summary
+
+    return run_summary(json.loads(summary_path.read_text()))
 
 
 def _forward_metrics(path: Path, offset: int, on_log: OnLog | None) -> int:

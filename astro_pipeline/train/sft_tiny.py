@@ -26,16 +26,6 @@ import polars as pl
 
 KIND_CYCLE = ("direct", "search", "search", "direct_arm")
 
-_FALLBACK_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|' + message['role'] + '|>\n' }}"
-    "{% if message['role'] == 'assistant' %}{{ message['content'] + eos_token + '\n' }}"
-    "{% else %}{{ message['content'] + '\n' }}{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
-)
-
-
 def tiny_corpus(n: int = 64, seed: int = 0) -> pl.DataFrame:
     """``n`` cot_examples-like rows (dataset, problem_id, trace_id, kind, prompt, completion, n_backtracks)."""
     rng = random.Random(seed)
@@ -74,26 +64,10 @@ def tiny_corpus(n: int = 64, seed: int = 0) -> pl.DataFrame:
 
 
 def tiny_tokenizer(texts: Iterable[str]):
-    """The demo tokenizer trained on ``texts`` (or a word-level stand-in when that module is absent)."""
-    try:
-        from astro_pipeline.train.tokenizer import train_demo_tokenizer
-    except ImportError:
-        return _fallback_tokenizer(texts)
+    """The demo tokenizer trained on ``texts`` (a 512-token ceiling)."""
+    from astro_pipeline.train.tokenizer import train_demo_tokenizer
+
     return train_demo_tokenizer(texts, vocab_size=512)
-
-
-def _fallback_tokenizer(texts: Iterable[str]):
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["<|pad|>", "<|eos|>", "<|unk|>", "<|user|>", "<|assistant|>", "<|system|>"]
-    tok = Tokenizer(models.WordLevel(unk_token="<|unk|>"))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[0-9]|[A-Za-z]+|[^\sA-Za-z0-9]|\s"), behavior="isolated")
-    tok.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=specials))
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|eos|>", pad_token="<|pad|>", unk_token="<|unk|>",
-        additional_special_tokens=specials[3:], chat_template=_FALLBACK_TEMPLATE,
-    )
 
 
 def tiny_base_model(

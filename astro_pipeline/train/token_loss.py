@@ -21,6 +21,7 @@ import torch
 
 from astro_pipeline.cloning.detect import count_reflections
 from astro_pipeline.cloning.settings import PhraseBank
+from astro_pipeline.llm.prompt import chat_example
 
 SEGMENTS = ("prompt", "step", "reflection")
 _PARAGRAPH_RE = re.compile(r"\n\s*\n")
@@ -59,7 +60,8 @@ def loss_by_segment(model, tokenizer, cot: pl.DataFrame, bank: PhraseBank, *, ma
         batch = rows[i : i + batch_size]
         texts, spans = [], []
         for r in batch:
-            messages = [{"role": "user", "content": r["prompt"]}, {"role": "assistant", "content": r["completion"]}]
+            example = chat_example(r["prompt"], r["completion"])
+            messages = example["prompt"] + example["completion"]
             rendered = tokenizer.apply_chat_template(messages, tokenize=False)
             texts.append(rendered)
             spans.append(_segments(rendered, r["completion"], bank))

@@ -65,7 +65,13 @@ def train_demo_tokenizer(texts: Iterable[str], vocab_size: int = 1024) -> PreTra
     """Train the demo tokenizer on ``texts`` and wrap it for transformers (``vocab_size`` is a ceiling)."""
     tok, trainer = _backend(vocab_size)
     tok.train_from_iterator(texts, trainer=trainer)
-    hf = PreTrainedTokenizerFast(
+    return wrap_tokenizer(tok)
+
+
+def wrap_tokenizer(tok: Tokenizer) -> PreTrainedTokenizerFast:
+    """A ``tokenizers`` tokenizer as the project's transformers tokenizer: pad/eos/role tokens and the
+    chat template (the demo tokenizer and the tests' character-level one share it)."""
+    return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token=EOS,
         pad_token=PAD,
@@ -75,5 +81,4 @@ def train_demo_tokenizer(texts: Iterable[str], vocab_size: int = 1024) -> PreTra
         padding_side="left",  # generation pads on the left; training code pads explicitly
         model_max_length=1 << 30,
     )
-    return hf
 

@@ -33,6 +33,7 @@ from astro_pipeline.runlog import Throttle
 from astro_pipeline.train.model_manifest import content_digest, folder_checksums
 from astro_pipeline.train.rl import select_prompts, train_rl
 from astro_pipeline.train.rl_guards import check_guards
+from astro_pipeline.train.runs import RunSummary, run_folder
 from astro_pipeline.train.sft import train_sft
 from astro_pipeline.verify import BatchVerifier
 
@@ -80,17 +81,8 @@ class MetricLog:
         return [(step, name, value) for (step, name), value in sorted(latest.items())]
 
 
-def run_folder(scratch, fp: str):
-    """The checkpoint folder of this exact run; folders of runs with other inputs are removed, since
-    their checkpoints must never be resumed into this one."""
-    for old in scratch.glob("run-*"):
-        if old.name != f"run-{fp}":
-            shutil.rmtree(old, ignore_errors=True)
-    return scratch / f"run-{fp}"
-
-
 def _publish_model(context, astro: AstroResource, stage: str, local_out, fp: str, made_by: dict,
-                   summary: dict, metrics: MetricLog, metadata: dict) -> dg.MaterializeResult:
+                   summary: RunSummary, metrics: MetricLog, metadata: dict) -> dg.MaterializeResult:
     store = astro.store()
     curve = metrics.rows()
     store.put_dir(local_out, STAGE_MODEL_PATHS[stage])
@@ -99,7 +91,7 @@ def _publish_model(context, astro: AstroResource, stage: str, local_out, fp: str
     kinds = ("reward", "length") if "rl" in stage else ("loss",)
     plots = curves_markdown(frame, stage, kinds, metrics.path.parent)
     metadata = {"model": store.uri(STAGE_MODEL_PATHS[stage]), "fingerprint": fp, **metadata}
-    write_manifest(store, STAGE_MODEL_PATHS[stage], settings=made_by, fingerprint=fp, summary=summary,
+    write_manifest(store, STAGE_MODEL_PATHS[stage], settings=made_by, fingerprint=fp, summary=summary.record,
                    metadata=metadata, files=folder_checksums(local_out))
     tensorboard = metrics.path.parent / "tensorboard"
     return dg.MaterializeResult(
@@ -128,8 +120,9 @@ def make_sft_asset(name: str, stage: str, upstream: str, kinds: tuple[str, ...] 
             raise FileNotFoundError("no CoT corpus of the recipe's train datasets; materialize cot_corpus first")
         base = read_manifest(store, STAGE_MODEL_PATHS["base"]) or {}
         # the base model's file checksums too: a base rebuilt with the same settings is another model
+        system_prompt = recipe.section("evaluate").system_prompt  # train on the prompt the model is evaluated with
         made_by = {"sft": to_dict(settings), "base_model": base.get("fingerprint"), "base_files": content_digest(base),
-                   "corpus": _frame_hash(corpus)}
+                   "corpus": _frame_hash(corpus), **({"system_prompt": system_prompt} if system_prompt else {})}
         fp = fingerprint(made_by)
         if (reused := _reused(context, astro, stage, fp)) is not None:
             return reused
@@ -139,10 +132,9 @@ def make_sft_asset(name: str, stage: str, upstream: str, kinds: tuple[str, ...] 
         run_dir = run_folder(scratch, fp)
         metrics = MetricLog(context, stage, run_dir)
         summary = train_sft(load_model_dir(astro, "base"), corpus, settings, str(local_out),
-                            work_dir=str(run_dir), on_log=metrics)
-        return _publish_model(context, astro, stage, local_out, fp, made_by, summary, metrics, {
-            k: summary[k] for k in ("steps", "final_loss", "train_examples", "tokens_per_s", "wall_s", "resumed_from_step")
-            if summary.get(k) is not None})
+                            work_dir=str(run_dir), on_log=metrics, system_prompt=system_prompt)
+        return _publish_model(context, astro, stage, local_out, fp, made_by, summary, metrics,
+                              summary.headline("train_examples", "tokens_per_s", "resumed_from_step"))
 
     return _sft
 
@@ -162,8 +154,10 @@ def make_rl_asset(name: str, stage: str, upstream_stage: str, upstream: str) -> 
         problems = pl.concat([read_problems(store, recipe, d) for d in recipe.section("datasets").train],
                              how="vertical_relaxed")
         start = read_manifest(store, STAGE_MODEL_PATHS[upstream_stage]) or {}
+        system_prompt = recipe.section("evaluate").system_prompt  # train on the prompt the model is evaluated with
         made_by = {"rl": to_dict(settings), upstream_stage: start.get("fingerprint"),
-                   f"{upstream_stage}_files": content_digest(start), "problems": _frame_hash(problems)}
+                   f"{upstream_stage}_files": content_digest(start), "problems": _frame_hash(problems),
+                   **({"system_prompt": system_prompt} if system_prompt else {})}
         fp = fingerprint(made_by)
         if (reused := _reused(context, astro, stage, fp)) is not None:
             return reused
@@ -177,15 +171,17 @@ def make_rl_asset(name: str, stage: str, upstream_stage: str, upstream: str) -> 
         run_dir = run_folder(scratch, fp)
         metrics = MetricLog(context, stage, run_dir)
         with BatchVerifier(recipe.section("verify")) as verifier:
-            prompts = select_prompts(make_backend(recipe.section("backend"), start_dir), problems, settings, verifier)
+            prompts = select_prompts(make_backend(recipe.section("backend"), start_dir), problems, settings, verifier,
+                                     system_prompt)
             context.log.info(f"{stage}: {prompts.height} prompts of moderate difficulty out of {problems.height}")
             summary = train_rl(start_dir, prompts, settings, str(local_out), work_dir=str(run_dir),
-                               on_log=metrics, verifier=verifier,
+                               on_log=metrics, verifier=verifier, system_prompt=system_prompt,
                                reflection_counter=lambda text: count_reflections(text, cloning))
-        if summary.get("guard_messages"):
-            context.log.warning(f"{stage}: training stopped by a guard: {summary['guard_messages']}")
+        if summary.stopped_by_guard:
+            context.log.warning(f"{stage}: training stopped by a guard at step {summary.steps}: "
+                                + "; ".join(summary.stop_reasons))
         return _publish_model(context, astro, stage, local_out, fp, made_by, summary, metrics, {
-            "prompts": prompts.height, **{k: summary[k] for k in ("steps", "wall_s", "stopped_by_guard") if k in summary}})
+            "prompts": prompts.height, **summary.headline(), "stopped_by_guard": summary.stopped_by_guard})
 
     return _rl
 

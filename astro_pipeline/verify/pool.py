@@ -1,24 +1,7 @@
-"""Verdicts for (gold, response) pairs: extraction, normalization, fast path, time-bounded math-verify.
+"""The verifier process pool: ``BatchVerifier.verify_many(pairs) -> list[Verification]``.
 
-Pipeline of one pair (the order is the order of the checks, first hit decides):
-
-1. Gold answer: the last ``\\boxed{}`` of the gold text if it has one, else its last ``#### X`` line,
-   else the whole gold text. Empty, longer than ``max_answer_chars`` or nested deeper than
-   ``max_nesting_depth`` -> ``unparsable_gold``.
-2. Response longer than ``max_response_chars`` -> ``no_answer``. Predicted answer by
-   ``extract.extract_answer`` (last box, then ``####``, then "the answer is"); none -> ``no_answer``;
-   longer than ``max_answer_chars`` or nested deeper than ``max_nesting_depth`` -> ``wrong``.
-   A prediction whose literal powers/factorials build a number of more than ``max_number_digits``
-   digits (``9^{9^{9}}``) -> ``wrong`` unless the gold does too (``normalize.literal_digits``).
-3. Both answers are normalized (``normalize.normalize_answer``). The fast path then decides in the
-   calling process, without sympy: identical strings of plain math syntax are ``correct``
-   (``normalize.identical_math``); for two plain numbers (``normalize.fast_decision``) equal values
-   are ``correct`` and two different integers ``wrong``. Anything else goes on.
-4. math-verify in a worker process (``_worker.judge``): gold parsed first and required to yield an
-   expression (else ``unparsable_gold``), then ``verify(gold, pred)`` in that order.
-5. A worker that does not answer within ``timeout_s`` of starting the pair is killed and replaced;
-   the pair gets ``timeout``. A worker that dies (a crash, the memory limit) gives ``timeout`` too:
-   ``timeout`` means "no decision within the resource bounds", and is never counted as correct.
+Pairs the rules (``rules.prepare``) cannot decide in the calling process go to math-verify in worker
+processes, each pair with its own deadline.
 
 Design choices:
 
@@ -39,168 +22,25 @@ needs the ``if __name__ == "__main__":`` guard (the CLI, pytest, notebooks and D
 A daemonic process (e.g. a ``multiprocessing.Pool`` worker) cannot start workers; use it from the
 main process or a non-daemonic one.
 """
-
 from __future__ import annotations
 
-import atexit
-import enum
-import json
 import multiprocessing as mp
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from multiprocessing.connection import wait as mp_wait
-from pathlib import Path
 from typing import Any
 
-from astro_pipeline.verify.extract import extract_answer, gold_answer
-from astro_pipeline.verify.normalize import (
-    fast_decision,
-    identical_math,
-    literal_digits,
-    nesting_depth,
-    normalize_answer,
-    plain_number,
-)
+from astro_pipeline.verify.rules import Verdict, Verification, _Job, prepare
 from astro_pipeline.verify.settings import VerifySettings
 
-_SHOWN_CHARS = 500  # answers kept in a Verification are cut to this many characters
 _STARTUP_TIMEOUT_S = 120.0  # a worker that cannot even start is an environment error, not a verdict
 
 
 class VerifierClosed(RuntimeError):
     """The BatchVerifier was closed (by ``close``, its ``with`` block, or eviction of a shared pool)."""
-
-
-class Verdict(str, enum.Enum):
-    CORRECT = "correct"
-    WRONG = "wrong"
-    NO_ANSWER = "no_answer"
-    UNPARSABLE_GOLD = "unparsable_gold"
-    TIMEOUT = "timeout"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-@dataclass(frozen=True)
-class Verification:
-    """The verdict on one pair, why, and the answers that were compared (cut to 500 characters)."""
-
-    verdict: Verdict
-    reason: str
-    gold_answer: str | None
-    predicted_answer: str | None
-
-    @property
-    def correct(self) -> bool:
-        return self.verdict is Verdict.CORRECT
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "verdict": self.verdict.value,
-            "reason": self.reason,
-            "gold_answer": self.gold_answer,
-            "predicted_answer": self.predicted_answer,
-        }
-
-
-def _shown(text: str | None) -> str | None:
-    if text is None or len(text) <= _SHOWN_CHARS:
-        return text
-    return text[:_SHOWN_CHARS] + f"... [{len(text)} chars]"
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return ""
-
-
-@dataclass
-class _Job:
-    """A pair that needs math-verify: its normalized answers and what to show in the verdict."""
-
-    gold: str
-    pred: str
-    gold_shown: str | None
-    pred_shown: str | None
-
-
-def prepare(gold_text: Any, response: Any, settings: VerifySettings) -> Verification | _Job:
-    """Steps 1-3 of the module docstring: a verdict decided without math-verify, or a job for it."""
-    gold_text, response = _as_text(gold_text), _as_text(response)
-    gold = gold_answer(gold_text)
-    if not gold:
-        return Verification(Verdict.UNPARSABLE_GOLD, "the gold answer is empty", gold, None)
-    if len(gold) > settings.max_answer_chars:
-        return Verification(
-            Verdict.UNPARSABLE_GOLD,
-            f"the gold answer is too long ({len(gold)} > {settings.max_answer_chars} chars)",
-            _shown(gold),
-            None,
-        )
-    depth = nesting_depth(gold)
-    if depth > settings.max_nesting_depth:
-        return Verification(
-            Verdict.UNPARSABLE_GOLD,
-            f"the gold answer is nested {depth} levels deep (limit {settings.max_nesting_depth})",
-            _shown(gold),
-            None,
-        )
-    if len(response) > settings.max_response_chars:
-        return Verification(
-            Verdict.NO_ANSWER,
-            f"the response is too long to search ({len(response)} > {settings.max_response_chars} chars)",
-            _shown(gold),
-            None,
-        )
-    pred, method = extract_answer(response)
-    if pred is None:
-        return Verification(
-            Verdict.NO_ANSWER, "no \\boxed{}, '####' line or 'the answer is' phrase in the response", _shown(gold), None
-        )
-    if len(pred) > settings.max_answer_chars:
-        return Verification(
-            Verdict.WRONG,
-            f"the predicted answer is too long ({len(pred)} > {settings.max_answer_chars} chars)",
-            _shown(gold),
-            _shown(pred),
-        )
-    depth = nesting_depth(pred)
-    if depth > settings.max_nesting_depth:
-        return Verification(
-            Verdict.WRONG,
-            f"the predicted answer is nested {depth} levels deep (limit {settings.max_nesting_depth})",
-            _shown(gold),
-            _shown(pred),
-        )
-    gold_norm, pred_norm = normalize_answer(gold), normalize_answer(pred)
-    limit = settings.max_number_digits
-    if literal_digits(pred_norm, limit) > limit and literal_digits(gold_norm, limit) <= limit:
-        return Verification(
-            Verdict.WRONG,
-            f"the predicted answer builds a number of more than {limit} digits from literal powers or "
-            "factorials (not evaluated)",
-            _shown(gold),
-            _shown(pred),
-        )
-    if settings.fast_path:
-        if identical_math(gold_norm, pred_norm):
-            return Verification(Verdict.CORRECT, f"fast path: identical answers ({method} answer)", gold, pred)
-        g, p = plain_number(gold_norm), plain_number(pred_norm)
-        if g is not None and p is not None:
-            decided = fast_decision(g, p)
-            if decided is not None:
-                verdict = Verdict.CORRECT if decided else Verdict.WRONG
-                how = "equal" if decided else "different"
-                return Verification(verdict, f"fast path: {how} numbers ({method} answer)", gold, pred)
-    return _Job(gold_norm, pred_norm, _shown(gold), _shown(pred))
 
 
 def _cpu_count() -> int:
@@ -437,87 +277,3 @@ def _fail_missing(results: list[Verification | None]) -> None:
     # every pair is settled by construction; this guards the invariant instead of returning None
     missing = [i for i, r in enumerate(results) if r is None]
     raise RuntimeError(f"internal error: no verdict for pairs {missing[:10]}")
-
-
-# -- module-level conveniences ---------------------------------------------------------------
-
-_SHARED: dict[VerifySettings, BatchVerifier] = {}  # insertion order = least recently used first
-_SHARED_LOCK = threading.Lock()
-_SHARED_MAX = 4  # pools kept for distinct settings; the least recently used one beyond is closed
-
-
-def _shared(settings: VerifySettings) -> BatchVerifier:
-    with _SHARED_LOCK:
-        bv = _SHARED.pop(settings, None)
-        if bv is None or bv._closed:
-            bv = BatchVerifier(settings)
-        _SHARED[settings] = bv
-        stale = list(_SHARED)[:-_SHARED_MAX]
-        for key in stale:
-            _SHARED.pop(key).close()  # waits for a call in flight on that pool (its lock)
-        return bv
-
-
-@atexit.register
-def _close_shared() -> None:
-    with _SHARED_LOCK:
-        for bv in _SHARED.values():
-            bv.close()
-        _SHARED.clear()
-
-
-def verify_one(gold: str, response: str, settings: VerifySettings | None = None) -> Verification:
-    """Verdict for one pair, using a process-wide worker pool shared per settings value."""
-    settings = settings or VerifySettings()
-    try:
-        return _shared(settings).verify(gold, response)
-    except VerifierClosed:  # evicted by another thread between lookup and call: once more
-        return _shared(settings).verify(gold, response)
-
-
-_FILE_BLOCK = 4096  # rows verified per verify_many call: bounds memory on big files
-
-
-def verify_file(
-    path: str | os.PathLike[str],
-    gold_field: str = "answer",
-    response_field: str = "solution",
-    settings: VerifySettings | None = None,
-) -> dict[str, Any]:
-    """Counts of verdicts over a JSON Lines file of (gold, response) rows.
-
-    Returns ``{"total": N, "correct": .., "wrong": .., "no_answer": .., "unparsable_gold": ..,
-    "timeout": .., "bad_lines": .., "seconds": ..}``. ``bad_lines`` counts lines that are not a JSON
-    object (they are not in ``total``); blank lines are skipped. A missing or null field is judged as
-    an empty text (so a missing gold gives ``unparsable_gold``, a missing response ``no_answer``).
-    """
-    settings = settings or VerifySettings()
-    counts: dict[str, Any] = {"total": 0, **{v.value: 0 for v in Verdict}, "bad_lines": 0}
-    t0 = time.perf_counter()
-
-    def flush(block: list[tuple[str, str]], bv: BatchVerifier) -> None:
-        for v in bv.verify_many(block):
-            counts[v.verdict.value] += 1
-        counts["total"] += len(block)
-        block.clear()
-
-    block: list[tuple[str, str]] = []
-    with BatchVerifier(settings) as bv, Path(path).open(encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:  # JSONDecodeError, or a number too long to convert
-                counts["bad_lines"] += 1
-                continue
-            if not isinstance(row, dict):
-                counts["bad_lines"] += 1
-                continue
-            block.append((_as_text(row.get(gold_field)), _as_text(row.get(response_field))))
-            if len(block) >= _FILE_BLOCK:
-                flush(block, bv)
-        if block:
-            flush(block, bv)
-    counts["seconds"] = round(time.perf_counter() - t0, 3)
-    return counts
