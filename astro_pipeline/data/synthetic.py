@@ -14,7 +14,8 @@ Two worlds (``SyntheticSettings.world``; DESIGN §3 "What the demo world needs")
   guess is an honest attempt whose failure shows in its own text: its check line restates the
   problem's result beside the value reached ("The result is 19 and we got 13, so \\boxed{3} is not
   the answer"), so the contradiction sits in one line, and a retry with another x can succeed: the
-  generation-verification gap that search traces teach a model to use. Every x of the range keeps every intermediate value within
+  generation-verification gap that search traces teach a model to use. Every x of the range keeps
+  every intermediate value within
   [min_value, max_value], so a wrong guess computes numbers of the same kind as a right one.
 * ``chain`` (the first demo): "Start with 7." plus labelled operations, solved forward
   ("A: 7 * 3 = 21", ..., "The answer is \\boxed{N}"). Its errors are arithmetic slips that nothing
@@ -183,11 +184,12 @@ def _chain_text(start: int, ops: tuple[Operation, ...]) -> dict[str, str]:
 def check_line(value: int, result: int, x: int) -> str:
     """The last line of an attempt at ``x``: the problem's result, the value reached, the verdict.
 
-    The result comes first, in the words of the problem's own last line ("The result is 19"), so a
-    small model copies it from the prompt by matching that phrase; the value reached is the previous
-    line's last number; the verdict then compares two numbers side by side. Measured with the
-    earlier "13 matches the result 19" wording: the demo model misstated the result in 76% of its
-    wrong attempts (it copied the value instead) and called 2 of 2,179 misses a miss.
+    The result comes first, in the words of the problem's own last line ("The result is 19"), so
+    that copying it from the prompt is a phrase match; the value reached is the previous line's
+    last number; the verdict then compares two numbers side by side. Measured: with the earlier
+    "13 matches the result 19" wording the demo base model misstated the result in 76% of its wrong
+    search terminals and called 2 of 2,179 misses a miss; with this one it still wrote the value it
+    reached as the result in 3,018 of 3,195 (README "Measured"): the copy is not learned yet.
     """
     if value == result:
         return f"The result is {result} and we got {value}, so the answer is \\boxed{{{x}}}"
@@ -206,10 +208,15 @@ def attempt_steps(x: int, ops: tuple[Operation, ...], result: int | None = None)
     return steps
 
 
+def _operation_lines(ops: tuple[Operation, ...]) -> list[str]:
+    """The problem's labelled operation lines in guess_check wording ("A: Multiply x by 3.")."""
+    return [f"{label}: {_GUESS_VERB[op].format(n=operand, v='x' if i == 0 else 'it')}"
+            for i, (label, (op, operand)) in enumerate(zip(string.ascii_uppercase, ops))]
+
+
 def _guess_check_text(x: int, ops: tuple[Operation, ...], settings: SyntheticSettings) -> dict[str, str]:
     lines = [f"Find x from {settings.start_min} to {settings.start_max}."]
-    for i, (label, (op, operand)) in enumerate(zip(string.ascii_uppercase, ops)):
-        lines.append(f"{label}: {_GUESS_VERB[op].format(n=operand, v='x' if i == 0 else 'it')}")
+    lines += _operation_lines(ops)
     result = compute(x, ops)[-1]
     lines.append(f"The result is {result}.")
     return {"problem": "\n".join(lines), "solution": "\n\n".join(attempt_steps(x, ops)), "answer": str(x)}
@@ -227,8 +234,7 @@ def tabulate_text(xs: tuple[int, ...], ops: tuple[Operation, ...]) -> dict[str, 
     """
     names = ", ".join(f"x = {x}" for x in xs[:-1]) + f" and x = {xs[-1]}" if len(xs) > 1 else f"x = {xs[0]}"
     lines = [f"Find the results for {names}."]
-    for i, (label, (op, operand)) in enumerate(zip(string.ascii_uppercase, ops)):
-        lines.append(f"{label}: {_GUESS_VERB[op].format(n=operand, v='x' if i == 0 else 'it')}")
+    lines += _operation_lines(ops)
     steps: list[str] = []
     for x in xs:
         attempt = attempt_steps(x, ops)
@@ -247,8 +253,7 @@ def check_text(x: int, x_true: int, ops: tuple[Operation, ...], settings: Synthe
     """
     result = compute(x_true, ops)[-1]
     lines = [f"Check x = {x}."]
-    for i, (label, (op, operand)) in enumerate(zip(string.ascii_uppercase, ops)):
-        lines.append(f"{label}: {_GUESS_VERB[op].format(n=operand, v='x' if i == 0 else 'it')}")
+    lines += _operation_lines(ops)
     lines.append(f"The result is {result}.")
     return {"problem": "\n".join(lines), "solution": "\n\n".join(attempt_steps(x, ops, result))}
 

@@ -104,7 +104,8 @@ class BaseModelSettings:
             raise ValueError("base_model: target_check_every and dev_samples must be >= 1, dev_problems >= 0")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"base_model.precision must be auto, fp32 or bf16, got {self.precision!r}")
-        if not 0.0 <= self.phrase_docs_share <= 1.0 or not 0.0 <= self.forward_docs_share <= 2.0 or not 0.0 <= self.check_docs_share <= 2.0:
+        shares_ok = all(0.0 <= share <= 2.0 for share in (self.forward_docs_share, self.check_docs_share))
+        if not 0.0 <= self.phrase_docs_share <= 1.0 or not shares_ok:
             raise ValueError("base_model.phrase_docs_share must be in [0, 1], forward/check_docs_share in [0, 2]")
         if self.hidden_size % self.num_heads:
             raise ValueError("base_model.hidden_size must be divisible by num_heads")
