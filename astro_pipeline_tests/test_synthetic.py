@@ -127,3 +127,45 @@ def test_check_documents_state_the_value_beside_the_result_with_the_right_verdic
         assert judge_attempt(parse_problem(find), steps) == "honest", row  # correct arithmetic and verdict
         verdicts.append("is not the answer" not in steps[-1])
     assert 0 < sum(verdicts) < len(verdicts)  # both right and wrong candidates are checked
+
+
+def test_miss_documents_are_honest_failed_attempts_under_the_problems_own_prompt():
+    from astro_pipeline.data.synthetic import miss_rows
+    from astro_pipeline.data.synthetic_check import judge_attempt, parse_problem
+
+    settings = SyntheticSettings(world="guess_check")
+    for row in miss_rows(40, settings):
+        problem = parse_problem(row["problem"])  # the "Find x from 1 to 9." prompt of search and evaluation
+        assert problem is not None, row["problem"]
+        steps = row["solution"].split("\n\n")
+        assert judge_attempt(problem, steps) == "honest", row
+        assert steps[-1].endswith("is not the answer")  # a miss, and nothing after it (no retry: not search)
+        assert f"The result is {problem.result} and we got" in steps[-1]
+
+
+def test_extra_pretraining_documents_never_use_a_train_or_test_operation_chain():
+    from astro_pipeline.data.synthetic import check_rows, held_out_ops, miss_rows, tabulate_rows
+    from astro_pipeline.data.synthetic_check import parse_problem
+    from astro_pipeline.train.demo_corpus import forward_documents
+
+    settings = SyntheticSettings(world="guess_check", n_pretrain=200, n_train=100, n_test=50)
+    held = {tuple((sym, n) for _, sym, n in parse_problem(r["problem"]).ops)
+            for split in ("train", "test") for r in generate_rows(split, settings)}
+    symbol = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
+    assert held == {tuple((symbol[op], n) for op, n in ops) for ops in held_out_ops(settings)}
+
+    def chain_of(problem_text: str) -> tuple:
+        lines = problem_text.splitlines()
+        find = "\n".join([f"Find x from {settings.start_min} to {settings.start_max}.", *lines[1:]])
+        if not lines[-1].startswith("The result is"):
+            find += "\nThe result is 0."
+        return tuple((sym, n) for _, sym, n in parse_problem(find).ops)
+
+    docs = [r["problem"] for r in check_rows(60, settings) + miss_rows(60, settings) + tabulate_rows(60, settings)]
+    assert docs and not {chain_of(p) for p in docs} & held
+    chain_docs = [d for d in forward_documents(settings, 120) if d.prompt.startswith("Start with")]
+    ops_re = re.compile(r"^[A-Z]: (Add|Subtract|Multiply by|Divide by) (\d+)\.$")
+    word = {"Add": "+", "Subtract": "-", "Multiply by": "*", "Divide by": "/"}
+    chains = {tuple((word[m.group(1)], int(m.group(2))) for m in map(ops_re.match, d.prompt.splitlines()[1:]))
+              for d in chain_docs}
+    assert len(chain_docs) == 60 and not chains & held

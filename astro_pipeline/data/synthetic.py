@@ -258,24 +258,72 @@ def check_text(x: int, x_true: int, ops: tuple[Operation, ...], settings: Synthe
     return {"problem": "\n".join(lines), "solution": "\n\n".join(attempt_steps(x, ops, result))}
 
 
+def miss_text(x: int, x_true: int, ops: tuple[Operation, ...], settings: SyntheticSettings) -> dict[str, str]:
+    """A failed attempt at the problem itself: its own prompt ("Find x from 1 to 9." ...), one wrong
+    guess, its arithmetic and a check line that says it missed, and nothing after it.
+
+    A base model that saw only right guesses under this prompt learned that an attempt at it always
+    meets the result, and wrote the value it reached as the result (3,018 of 3,195 wrong search
+    terminals): the "Check x = N." documents taught the honest check line under another prompt
+    only. A miss that ends there is not search (no doubt, no retry, no second attempt); it is what a
+    real base model has read plenty of: a worked attempt that does not come out.
+    """
+    problem = _guess_check_text(x_true, ops, settings)["problem"]
+    return {"problem": problem, "solution": "\n\n".join(attempt_steps(x, ops, compute(x_true, ops)[-1]))}
+
+
+def held_out_ops(settings: SyntheticSettings) -> frozenset[tuple[Operation, ...]]:
+    """The operation chains of the train and test problems: no extra document may use one, since a
+    tabulation or a check of the same chain gives away which x meets which result."""
+    gc = replace(settings, world="guess_check")
+    return frozenset(ops for split in ("test", "train") for _, ops in split_keys(split, gc))
+
+
+def _extra_draws(n: int, settings: SyntheticSettings, stream: str) -> list[Key]:
+    """``n`` (x, operations) draws of the guess_check world from their own seeded ``stream``,
+    skipping every chain of the train and test problems."""
+    gc = replace(settings, world="guess_check")
+    rng = random.Random(f"{settings.seed}:{stream}")
+    held_out = held_out_ops(settings)
+    draws: list[Key] = []
+    misses = 0
+    while len(draws) < n:
+        x, ops = _draw(rng, gc)
+        if ops in held_out:
+            misses += 1
+            if misses > MAX_MISSES:
+                raise ValueError(f"synthetic: the {stream} documents found no chain outside train and test")
+            continue
+        misses = 0
+        draws.append((x, ops))
+    return draws
+
+
 def check_rows(n: int, settings: SyntheticSettings, right_share: float = 0.25) -> list[dict]:
     """``n`` verification documents (a share ``right_share`` of them with the right x), own stream."""
-    rng = random.Random(f"{settings.seed}:check")
+    rng = random.Random(f"{settings.seed}:check:x")
     rows = []
     values = range(settings.start_min, settings.start_max + 1)
-    for i in range(n):
-        x_true, ops = _draw(rng, replace(settings, world="guess_check"))
+    for i, (x_true, ops) in enumerate(_extra_draws(n, settings, "check")):
         x = x_true if rng.random() < right_share else rng.choice([v for v in values if v != x_true])
         rows.append({"id": f"synthetic_check_{i:05d}", **check_text(x, x_true, ops, settings)})
     return rows
 
 
+def miss_rows(n: int, settings: SyntheticSettings) -> list[dict]:
+    """``n`` failed attempts at problems in their own prompt (``miss_text``), own stream."""
+    rng = random.Random(f"{settings.seed}:miss:x")
+    values = range(settings.start_min, settings.start_max + 1)
+    return [{"id": f"synthetic_miss_{i:05d}",
+             **miss_text(rng.choice([v for v in values if v != x_true]), x_true, ops, settings)}
+            for i, (x_true, ops) in enumerate(_extra_draws(n, settings, "miss"))]
+
+
 def tabulate_rows(n: int, settings: SyntheticSettings, max_values: int = 3) -> list[dict]:
     """``n`` forward documents (1 to ``max_values`` distinct x each) from their own seeded stream."""
-    rng = random.Random(f"{settings.seed}:tabulate")
+    rng = random.Random(f"{settings.seed}:tabulate:x")
     rows = []
-    for i in range(n):
-        _, ops = _draw(rng, replace(settings, world="guess_check"))
+    for i, (_, ops) in enumerate(_extra_draws(n, settings, "tabulate")):
         xs = tuple(rng.sample(range(settings.start_min, settings.start_max + 1),
                               rng.randint(1, min(max_values, settings.start_max - settings.start_min + 1))))
         rows.append({"id": f"synthetic_tabulate_{i:05d}", **tabulate_text(xs, ops)})

@@ -42,7 +42,9 @@ from dataclasses import dataclass, replace
 
 from astro_pipeline.cloning.phrases import bank_text, describe_step, fill
 from astro_pipeline.cloning.settings import PhraseBank
-from astro_pipeline.data.synthetic import SyntheticSettings, check_rows, generate_rows, tabulate_rows
+from astro_pipeline.data.synthetic import (
+    SyntheticSettings, check_rows, generate_rows, held_out_ops, miss_rows, render, split_keys, tabulate_rows,
+)
 
 PLAIN_PROMPT = "Say something."
 SENTENCES_PER_PLAIN_DOC = 3
@@ -52,7 +54,7 @@ SENTENCES_PER_PLAIN_DOC = 3
 class Document:
     prompt: str
     completion: str
-    kind: str  # "problem", "forward" (chain-world problems and tabulations), "check" or "plain"
+    kind: str  # "problem", "forward" (chain-world problems and tabulations), "check", "miss" or "plain"
     answer: str | None = None  # the gold answer of a problem document
 
 
@@ -81,25 +83,38 @@ def plain_documents(bank: PhraseBank, n: int, seed: int, steps: list[str]) -> li
 
 
 def forward_documents(synthetic: SyntheticSettings, n: int) -> list[Document]:
-    """``n`` forward documents over ``synthetic``'s ranges: half chain problems, half tabulations."""
-    chain = replace(synthetic, world="chain", n_pretrain=n - n // 2, n_train=0, n_test=0)
-    rows = generate_rows("pretrain", chain) + tabulate_rows(n // 2, synthetic)
+    """``n`` forward documents over ``synthetic``'s ranges: half chain problems, half tabulations.
+
+    Chain problems on an operation chain of a train or test problem are left out (one started at
+    that problem's x would compute its answer), so a few more are drawn than kept."""
+    n_chain = n - n // 2
+    held_out = held_out_ops(synthetic)
+    chain = replace(synthetic, world="chain", n_pretrain=2 * n_chain + 16, n_train=0, n_test=0)
+    keys = [k for k in split_keys("pretrain", chain) if k[1] not in held_out][:n_chain]
+    if len(keys) < n_chain:
+        raise ValueError(f"base_model: only {len(keys)} chain documents outside train and test, {n_chain} wanted")
+    rows = [render(start, ops, chain) for start, ops in keys] + tabulate_rows(n // 2, synthetic)
     return [Document(r["problem"], r["solution"], "forward") for r in rows]
 
 
 def pretraining_documents(
     synthetic: SyntheticSettings, bank: PhraseBank | None, phrase_docs_share: float, seed: int,
-    forward_docs_share: float = 0.0, check_docs_share: float = 0.0,
+    forward_docs_share: float = 0.0, check_docs_share: float = 0.0, miss_docs_share: float = 0.0,
 ) -> list[Document]:
-    """Solved ``pretrain`` problems, plus ``forward_docs_share``, ``check_docs_share`` and
-    ``phrase_docs_share`` x that many forward, verification (both guess_check only) and plain documents."""
+    """Solved ``pretrain`` problems, plus ``forward_docs_share``, ``check_docs_share``,
+    ``miss_docs_share`` and ``phrase_docs_share`` x that many forward, verification, failed-attempt
+    (these three guess_check only) and plain documents."""
     rows = generate_rows("pretrain", synthetic)
     docs = [Document(r["problem"], r["solution"], "problem", r["answer"]) for r in rows]
-    if synthetic.world == "guess_check" and forward_docs_share > 0:
+    guess_check = synthetic.world == "guess_check"
+    if guess_check and forward_docs_share > 0:
         docs += forward_documents(synthetic, round(forward_docs_share * len(rows)))
-    if synthetic.world == "guess_check" and check_docs_share > 0:
+    if guess_check and check_docs_share > 0:
         docs += [Document(r["problem"], r["solution"], "check")
                  for r in check_rows(round(check_docs_share * len(rows)), synthetic)]
+    if guess_check and miss_docs_share > 0:
+        docs += [Document(r["problem"], r["solution"], "miss")
+                 for r in miss_rows(round(miss_docs_share * len(rows)), synthetic)]
     if bank is not None and phrase_docs_share > 0:
         docs += plain_documents(bank, round(phrase_docs_share * len(rows)), seed, _steps_of(rows))
     random.Random(f"{seed}:order").shuffle(docs)

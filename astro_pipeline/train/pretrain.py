@@ -221,7 +221,8 @@ def _train_demo(
     threads = set_threads(settings.threads)
     autocast, precision_reason = training_autocast(settings.precision, torch.device("cpu"))
     docs = pretraining_documents(synthetic_settings, phrases, settings.phrase_docs_share, settings.seed,
-                                 settings.forward_docs_share, settings.check_docs_share)
+                                 settings.forward_docs_share, settings.check_docs_share,
+                                 settings.miss_docs_share)
     # hold problems out only when a check can happen (a short run trains on every problem)
     check_target = (
         settings.target_pass_at_1 > 0 and settings.dev_problems > 0 and settings.steps >= settings.target_check_from
@@ -266,6 +267,7 @@ def _train_demo(
         "n_plain_documents": sum(d.kind == "plain" for d in train_docs),
         "n_forward_documents": sum(d.kind == "forward" for d in train_docs),
         "n_check_documents": sum(d.kind == "check" for d in train_docs),
+        "n_miss_documents": sum(d.kind == "miss" for d in train_docs),
         "n_dev_problems": len(dev_docs),
         "longest_example_tokens": longest,
         "max_steps": settings.steps,

@@ -66,6 +66,12 @@ class BaseModelSettings:
         "demo (guess_check world): verification documents ('Check x = 4.' solved with a check line that says "
         "whether the value matches the result) per problem document, so a failed attempt shows its failure",
     )
+    miss_docs_share: float = setting(
+        0.0,
+        "demo (guess_check world): failed attempts in the problem's own prompt (one wrong guess whose check line "
+        "says it missed, then the end) per problem document, so the honest check line is learned under the prompt "
+        "that search and evaluation use, not only under 'Check x = N.'",
+    )
     phrase_docs_share: float = setting(
         0.1,
         "demo: plain documents ('Say something.' -> three phrase-bank sentences) per problem document, so the base "
@@ -104,8 +110,8 @@ class BaseModelSettings:
             raise ValueError("base_model: target_check_every and dev_samples must be >= 1, dev_problems >= 0")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"base_model.precision must be auto, fp32 or bf16, got {self.precision!r}")
-        shares_ok = all(0.0 <= share <= 2.0 for share in (self.forward_docs_share, self.check_docs_share))
+        shares_ok = all(0.0 <= share <= 2.0 for share in (self.forward_docs_share, self.check_docs_share, self.miss_docs_share))
         if not 0.0 <= self.phrase_docs_share <= 1.0 or not shares_ok:
-            raise ValueError("base_model.phrase_docs_share must be in [0, 1], forward/check_docs_share in [0, 2]")
+            raise ValueError("base_model.phrase_docs_share must be in [0, 1], forward/check/miss_docs_share in [0, 2]")
         if self.hidden_size % self.num_heads:
             raise ValueError("base_model.hidden_size must be divisible by num_heads")
