@@ -47,11 +47,13 @@ REQUIRED_COLUMNS = ("dataset", "problem_id", "node_id", "parent_id", "step", "is
 ROOT = 0
 
 
-def answer_key(answer: str | None) -> str | None:
-    """The string under which two answers count as "the same" for Lambda's distinctness.
+def spelling_key(answer: str | None) -> str | None:
+    """The string under which two answers are spelled the same, for Lambda's distinctness.
 
     Whitespace, surrounding ``$`` and a trailing period are ignored ("1/2", "$1/2$", " 1 / 2 ." agree).
     Callers with a real equivalence (math-verify) can pass their own key to ``linearize_tree``.
+    Not the majority vote's key (``evaluate.metrics.answer_key``, which normalizes LaTeX and numbers
+    too): the trees and traces already written were split with this one.
     """
     if answer is None:
         return None

@@ -85,15 +85,16 @@ def markdown_table(df: pl.DataFrame, max_rows: int = 10, max_chars: int = 120) -
     return "\n".join(lines)
 
 
-def curves_markdown(metrics: pl.DataFrame, stage: str, kinds: tuple[str, ...], folder: Path) -> str:
-    """Training curves of one stage as PNGs embedded in Markdown (Dagster shows them in the UI)."""
+def curves_markdown(metrics: pl.DataFrame, stage: str, curves: tuple[str, ...], folder: Path) -> str:
+    """Training curves of one stage (``curves``: loss, reward, length) as PNGs embedded in Markdown
+    (Dagster shows them in the UI)."""
     import base64
 
     from astro_pipeline.evaluate.plots import training_curve
 
     parts = []
-    for kind in kinds:
-        plot = training_curve(metrics, folder, stage=stage, kind=kind)
+    for curve in curves:
+        plot = training_curve(metrics, folder, stage=stage, kind=curve)
         if plot.path is None:
             parts.append(f"*{plot.title}: {plot.note}*")
         else:
