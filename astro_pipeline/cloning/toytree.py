@@ -24,8 +24,9 @@ from typing import Any
 
 import polars as pl
 
-from astro_pipeline.cloning.tree import TREE_COLUMNS, spelling_key
+from astro_pipeline.cloning.tree import spelling_key
 from astro_pipeline.verify.extract import last_boxed_content
+from astro_pipeline.warehouse.tables import TREE_NODES
 
 
 def _parse(spec: Any) -> tuple[str, list[Any], dict[str, Any]]:
@@ -82,7 +83,7 @@ def tree_frame(
         return leaves, good
 
     add("", list(children), {"is_terminal": False}, None, 0)
-    return pl.DataFrame(rows, schema=TREE_COLUMNS)
+    return pl.DataFrame(rows, schema=TREE_NODES.schema)
 
 
 def example_tree(dataset: str = "toy", problem_id: str = "p1", reference: str = "8") -> pl.DataFrame:

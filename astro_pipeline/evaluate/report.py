@@ -44,11 +44,8 @@ from astro_pipeline.evaluate.report_behaviour import (
 from astro_pipeline.evaluate.report_paper import our_table, paper_table
 from astro_pipeline.evaluate.scoring import GENERATIONS_SCHEMA, SCORES_SCHEMA
 from astro_pipeline.evaluate.sqlfiles import run_sql_file
+from astro_pipeline.warehouse.tables import TRAIN_METRICS
 
-TRAIN_METRICS_SCHEMA: dict[str, pl.DataType] = {
-    "stage": pl.Utf8(), "run": pl.Utf8(), "recorded_at": pl.Utf8(), "step": pl.Int64(), "name": pl.Utf8(),
-    "value": pl.Float64(),
-}
 DASH = "—"
 
 
@@ -126,7 +123,7 @@ def build_report(
     plot_dir.mkdir(parents=True, exist_ok=True)
     scores = conform(eval_scores, SCORES_SCHEMA)
     generations = conform(eval_generations, GENERATIONS_SCHEMA)
-    metrics = latest_runs(conform(train_metrics, TRAIN_METRICS_SCHEMA))
+    metrics = latest_runs(conform(train_metrics, TRAIN_METRICS.schema))
 
     board = run_sql_file("eval_leaderboard", eval_scores=scores)
     lengths = run_sql_file("length_by_stage", eval_generations=generations)

@@ -39,6 +39,7 @@ from astro_pipeline.search.rewards import make_reward_fn
 from astro_pipeline.search.settings import SearchSettings
 from astro_pipeline.search.tree_table import tree_to_frame
 from astro_pipeline.verify.rules import Verifier
+from astro_pipeline.warehouse.tables import require_columns
 
 PROBLEM_COLUMNS = ("dataset", "problem_id", "problem", "answer")
 
@@ -100,9 +101,7 @@ def stop_reason(tree: SearchTree, mcts: MCTS, settings: SearchSettings) -> str |
 
 
 def _problems(frame: pl.DataFrame) -> list[Problem]:
-    missing = [c for c in PROBLEM_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"problems frame lacks column(s) {missing}; needs {PROBLEM_COLUMNS}")
+    require_columns(frame, PROBLEM_COLUMNS, "problems frame")
     keys = frame.select("dataset", "problem_id")
     if keys.is_duplicated().any():
         dup = keys.filter(keys.is_duplicated()).row(0)

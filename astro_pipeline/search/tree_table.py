@@ -17,32 +17,9 @@ from __future__ import annotations
 import polars as pl
 
 from astro_pipeline.search.mcts import SearchNode, SearchTree
+from astro_pipeline.warehouse.tables import TREE_NODES
 
-TREE_NODES_SCHEMA: dict[str, pl.DataType] = {
-    "dataset": pl.String(),
-    "problem_id": pl.String(),
-    "node_id": pl.Int64(),
-    "parent_id": pl.Int64(),
-    "depth": pl.Int64(),
-    "step": pl.String(),
-    "is_terminal": pl.Boolean(),
-    "answer": pl.String(),
-    "correct": pl.Boolean(),
-    "visits": pl.Int64(),
-    "q_value": pl.Float64(),
-    "prior": pl.Float64(),
-    "reward": pl.Float64(),
-    "n_rollouts": pl.Int64(),
-    "rollout_correct": pl.Int64(),
-    "step_logprob": pl.Float64(),
-    "step_tokens": pl.Int64(),
-    "origin": pl.String(),
-    "expanded": pl.Boolean(),
-    "n_copies": pl.Int64(),
-    "tree_iterations": pl.Int64(),
-    "stop_reason": pl.String(),
-    "tree_merged": pl.Int64(),
-}
+TREE_NODES_SCHEMA = TREE_NODES.schema  # the table's contract (warehouse.tables)
 
 
 def _row(dataset: str, problem_id: str, node: SearchNode, tree: SearchTree | None) -> dict:

@@ -67,7 +67,6 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +101,7 @@ from astro_pipeline.train.runs import (
     publish_folder,
 )
 from astro_pipeline.verify.rules import Verifier
+from astro_pipeline.warehouse.tables import require_columns
 
 __all__ = [
     "SUMMARY_FILE",
@@ -124,12 +124,6 @@ RUN_FILE = "rl_run.json"
 # prompt selection
 
 
-def _require_columns(df: pl.DataFrame, names: Sequence[str], what: str) -> None:
-    missing = [n for n in names if n not in df.columns]
-    if missing:
-        raise ValueError(f"{what}: missing column(s) {missing}; have {df.columns}")
-
-
 def measure_solve_rates(backend: Any, problems: pl.DataFrame, settings: RLSettings, verifier: Verifier,
                         system_prompt: str = "") -> pl.DataFrame:
     """Every (sampled) problem with ``n_samples``, ``n_correct``, ``n_truncated``, ``solve_rate`` and ``selection``.
@@ -139,7 +133,7 @@ def measure_solve_rates(backend: Any, problems: pl.DataFrame, settings: RLSettin
     ``fn(gold, response)``; an unparsable gold raises ``UnparsableGoldError``. ``system_prompt``: as
     in ``llm.prompt.chat_messages`` (the one GRPO and evaluation use).
     """
-    _require_columns(problems, ("problem", "answer"), "select_prompts")
+    require_columns(problems, ("problem", "answer"), "select_prompts: problems")
     df = problems
     if settings.select_max_problems and df.height > settings.select_max_problems:
         df = df.sample(n=settings.select_max_problems, seed=settings.seed, shuffle=False)
@@ -352,7 +346,7 @@ def train_rl(
     from trl import GRPOTrainer
 
     started = time.perf_counter()
-    _require_columns(prompts, ("problem", "answer"), "train_rl prompts")
+    require_columns(prompts, ("problem", "answer"), "train_rl: prompts")
     per_step_prompts = settings.batch_size * settings.gradient_accumulation_steps // settings.num_generations
     if prompts.height < per_step_prompts:
         raise ValueError(f"train_rl: {prompts.height} prompts < {per_step_prompts} distinct prompts per step")
