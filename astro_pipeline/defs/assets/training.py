@@ -107,12 +107,6 @@ def _model_asset(name: str, stage: str, deps: list[str], description: str):
                     tags={STAGE_TAG: stage, "astro/gpu": "true"}, description=description)
 
 
-def _system_prompt(recipe) -> dict:
-    """The evaluation's system prompt, which training uses too, as a ``made_by`` entry (none when unset)."""
-    system_prompt = recipe.section("evaluate").system_prompt
-    return {"system_prompt": system_prompt} if system_prompt else {}
-
-
 def _fresh_run(context, store, stage: str, fp: str) -> tuple:
     """An empty local model folder, the run's checkpoint folder (kept: a killed run resumes there) and
     its metric log."""
@@ -136,15 +130,15 @@ def make_sft_asset(name: str, stage: str, upstream: str, corpus_kinds: tuple[str
             raise FileNotFoundError("no CoT corpus of the recipe's train datasets; materialize cot_corpus first")
         base = read_manifest(store, STAGE_MODEL_PATHS["base"]) or {}
         # the base model's file checksums too: a base rebuilt with the same settings is another model
-        prompt = _system_prompt(recipe)  # train on the prompt the model is evaluated with
+        system_prompt = recipe.section("evaluate").system_prompt  # train on the prompt the model is evaluated with
         made_by = {"sft": to_dict(settings), "base_model": base.get("fingerprint"), "base_files": content_digest(base),
-                   "corpus": _frame_hash(corpus), **prompt}
+                   "corpus": _frame_hash(corpus), **({"system_prompt": system_prompt} if system_prompt else {})}
         fp = fingerprint(made_by)
         if (reused := _reused(context, astro, stage, fp)) is not None:
             return reused
         local_out, run_dir, metrics = _fresh_run(context, store, stage, fp)
         summary = train_sft(load_model_dir(astro, "base"), corpus, settings, str(local_out),
-                            work_dir=str(run_dir), on_log=metrics, system_prompt=prompt.get("system_prompt", ""))
+                            work_dir=str(run_dir), on_log=metrics, system_prompt=system_prompt)
         return _publish_model(context, astro, stage, local_out, fp, made_by, summary, metrics,
                               summary.headline("train_examples", "tokens_per_s", "resumed_from_step"))
 
@@ -160,10 +154,10 @@ def make_rl_asset(name: str, stage: str, upstream_stage: str, upstream: str) -> 
         problems = pl.concat([read_problems(store, recipe, d) for d in recipe.section("datasets").train],
                              how="vertical_relaxed")
         start = read_manifest(store, STAGE_MODEL_PATHS[upstream_stage]) or {}
-        prompt = _system_prompt(recipe)  # train on the prompt the model is evaluated with
-        system_prompt = prompt.get("system_prompt", "")
+        system_prompt = recipe.section("evaluate").system_prompt  # train on the prompt the model is evaluated with
         made_by = {"rl": to_dict(settings), upstream_stage: start.get("fingerprint"),
-                   f"{upstream_stage}_files": content_digest(start), "problems": _frame_hash(problems), **prompt}
+                   f"{upstream_stage}_files": content_digest(start), "problems": _frame_hash(problems),
+                   **({"system_prompt": system_prompt} if system_prompt else {})}
         fp = fingerprint(made_by)
         if (reused := _reused(context, astro, stage, fp)) is not None:
             return reused
