@@ -16,7 +16,8 @@ from astro_pipeline.cloning.selfeval import SELF_EVAL_PROMPT, self_eval_filter, 
 from astro_pipeline.cloning.settings import CloningSettings
 from astro_pipeline.cloning.toytree import example_tree, tree_frame
 from astro_pipeline.cloning.trace import DIRECT, DIRECT_ARM, SEARCH, traces_from_frame
-from astro_pipeline.cloning.tree import TREE_COLUMNS, Tree
+from astro_pipeline.cloning.tree import Tree
+from astro_pipeline.warehouse.tables import TREE_NODES
 from astro_pipeline.config import from_dict
 from astro_pipeline.llm.protocol import Sample
 
@@ -26,7 +27,7 @@ ASTRO_ONLY = CloningSettings(direct_arm=False)
 
 def test_toy_tree_has_the_contract_columns_and_psi_lambda():
     df = example_tree()
-    assert df.columns == list(TREE_COLUMNS)
+    assert df.columns == list(TREE_NODES.schema)
     tree = Tree.from_frame(df)
     assert tree.correct_terminals() == [4]  # Psi
     assert tree.incorrect_terminals() == [3, 6, 8, 9]  # Lambda

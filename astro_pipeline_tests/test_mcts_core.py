@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from astro_pipeline.search.mcts import MCTS, Candidate, Evaluation, Node, softmax
+from astro_pipeline.search.mcts import MCTS, Candidate, Evaluation, SearchNode, softmax
 
 
 class TableWorld:
@@ -42,15 +42,15 @@ def _game() -> TableWorld:
     )
 
 
-def _by_state(tree) -> dict[str, Node]:
+def _by_state(tree) -> dict[str, SearchNode]:
     return {n.state: n for n in tree.nodes}
 
 
 def test_puct_choice_hand_computed():
     mcts = MCTS(_game(), c_puct=2.0, max_depth=10)
-    parent = Node(node_id=0, parent=None, depth=0, visits=4, expanded=True)
-    a = Node(node_id=1, parent=parent, depth=1, prior=0.3, visits=1, q=0.5)
-    b = Node(node_id=2, parent=parent, depth=1, prior=0.7, visits=0, q=0.2)
+    parent = SearchNode(node_id=0, parent=None, depth=0, visits=4, expanded=True)
+    a = SearchNode(node_id=1, parent=parent, depth=1, prior=0.3, visits=1, q=0.5)
+    b = SearchNode(node_id=2, parent=parent, depth=1, prior=0.7, visits=0, q=0.2)
     parent.children = [a, b]
     # a: 0.5 + 2 * 0.3 * sqrt(4) / 2 = 1.1 ; b: 0.2 + 2 * 0.7 * 2 / 1 = 3.0
     assert mcts.puct(parent, a) == pytest.approx(1.1)

@@ -12,7 +12,7 @@ from astro_pipeline.testing import FakeVerifier
 from astro_pipeline.search.runner import search_problems
 from astro_pipeline.search.scripted import ScriptedBackend
 from astro_pipeline.search.settings import SearchSettings
-from astro_pipeline.search.tree import TREE_NODES_SCHEMA
+from astro_pipeline.search.tree_table import TREE_NODES_SCHEMA
 
 
 # the paper's search: every sample its own child, rollouts only score R(s'), no early stop

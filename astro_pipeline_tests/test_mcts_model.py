@@ -40,7 +40,7 @@ def test_search_on_a_tiny_random_model(tiny_backend):
     from astro_pipeline.testing import FakeVerifier
     from astro_pipeline.search.runner import search_problems
     from astro_pipeline.search.settings import SearchSettings
-    from astro_pipeline.search.tree import TREE_NODES_SCHEMA
+    from astro_pipeline.search.tree_table import TREE_NODES_SCHEMA
 
     settings = SearchSettings(k=3, m=2, iterations=3, max_step_tokens=12, max_rollout_tokens=24, seed=5)
 

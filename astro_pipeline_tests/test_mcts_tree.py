@@ -1,4 +1,4 @@
-"""tree_nodes frames: the round trip through Node objects, and sql/search_stats.sql over them."""
+"""tree_nodes frames: the round trip through SearchNode objects, and sql/search_stats.sql over them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from astro_pipeline.search.runner import search_problems
 from astro_pipeline.testing import FakeVerifier
 from astro_pipeline.search.scripted import ScriptedBackend
 from astro_pipeline.search.settings import SearchSettings
-from astro_pipeline.search.tree import TREE_NODES_SCHEMA, frame_to_tree, frame_to_trees, tree_to_frame
+from astro_pipeline.search.tree_table import TREE_NODES_SCHEMA, frame_to_tree, frame_to_trees, tree_to_frame
 
 SQL = Path(__file__).resolve().parent.parent / "sql" / "search_stats.sql"
 

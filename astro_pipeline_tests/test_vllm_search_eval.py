@@ -37,7 +37,7 @@ def _search(backend, problems: pl.DataFrame, write=None) -> dict[str, pl.DataFra
 
 
 def test_mcts_through_vllm_writes_trees_of_the_same_schema(vllm_backend, hf_backend):
-    from astro_pipeline.search.tree import TREE_NODES_SCHEMA
+    from astro_pipeline.search.tree_table import TREE_NODES_SCHEMA
     from astro_pipeline.storage import ArtifactStore
     from astro_pipeline.warehouse import Warehouse, table_file
 

@@ -30,16 +30,16 @@ import polars as pl
 
 from astro_pipeline.cloning import CloningSettings, linearize_trees
 from astro_pipeline.cloning.trace import SEARCH
-from astro_pipeline.search.mcts import Tree
+from astro_pipeline.search.mcts import SearchTree
 from astro_pipeline.search.runner import cloning_ready, search_problems
 from astro_pipeline.search.settings import SearchSettings
-from astro_pipeline.search.tree import frame_to_tree
+from astro_pipeline.search.tree_table import frame_to_tree
 from astro_pipeline.verify.rules import Verifier
 
 PAPER_SCALED = dict(k=4, m=8, iterations=16, backup="paper", merge_siblings=False, early_stop=False, expansion_samples=0)
 
 
-def _usable(tree: Tree) -> bool:
+def _usable(tree: SearchTree) -> bool:
     return cloning_ready(tree, 1)
 
 

@@ -24,7 +24,7 @@ import polars as pl
 from astro_pipeline.cloning.detect import count_reflections
 from astro_pipeline.cloning.settings import CloningSettings
 from astro_pipeline.cloning.trace import DIRECT, DIRECT_ARM, SEARCH, Trace, as_traces
-from astro_pipeline.cloning.tree import ROOT, Tree, answer_key, lookup_problem, problem_index, tree_index
+from astro_pipeline.cloning.tree import ROOT, Tree, spelling_key, lookup_problem, problem_index, tree_index
 from astro_pipeline.verify.extract import last_boxed_content
 
 Verify = Callable[[str, str], bool]
@@ -75,12 +75,12 @@ def check_trace(trace: Trace, tree: Tree) -> list[str]:
         out.append(f"{where}: kind {trace.kind} must have no backtrack, has {len(left)}")
     if trace.kind == SEARCH and not left:
         out.append(f"{where}: a search trace without backtrack")
-    keys = [answer_key(a) for a in trace.wrong_answers]
+    keys = [spelling_key(a) for a in trace.wrong_answers]
     if len(set(keys)) != len(keys):
         out.append(f"{where}: repeated wrong answers {list(trace.wrong_answers)}")
-    if answer_key(last.answer) in keys:
+    if spelling_key(last.answer) in keys:
         out.append(f"{where}: a wrong answer equals n*'s answer {last.answer!r}")
-    shown = [answer_key(tree[n].answer) for n in left]
+    shown = [spelling_key(tree[n].answer) for n in left]
     if sorted(k or "" for k in shown) != sorted(k or "" for k in keys):
         out.append(f"{where}: wrong_answers {list(trace.wrong_answers)} are not the answers of the terminals left")
     return out

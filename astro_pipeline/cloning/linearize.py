@@ -6,7 +6,7 @@ Per tree:
    With ``self_eval`` on, Psi keeps only the terminals that passed the self-evaluation filter
    (``selfeval.py``; all N votes must say yes). No Psi -> no traces (reported, not silent).
 2. Per sequence: draw n* uniformly from Psi; draw k incorrect terminals with PAIRWISE DIFFERENT
-   answers (``answer_key``), none with n*'s own answer: first k distinct answers are sampled
+   answers (``spelling_key``), none with n*'s own answer: first k distinct answers are sampled
    without replacement, then one terminal per answer.
 3. Visit the k incorrect terminals, then n* (always last). Each contributes its root path minus
    the nodes already in the sequence. The sequence's node set is closed under ancestors, so the
@@ -36,7 +36,7 @@ import polars as pl
 
 from astro_pipeline.cloning.settings import CloningSettings
 from astro_pipeline.cloning.trace import DIRECT, DIRECT_ARM, SEARCH, Trace, trace_id, traces_to_frame
-from astro_pipeline.cloning.tree import Tree, answer_key, iter_trees
+from astro_pipeline.cloning.tree import Tree, spelling_key, iter_trees
 from astro_pipeline.seeds import derive_seed
 
 AnswerKey = Callable[[str | None], str | None]
@@ -129,7 +129,7 @@ def linearize_tree(
     rng_seed: int,
     *,
     allowed_correct: Collection[int] | None = None,
-    key: AnswerKey = answer_key,
+    key: AnswerKey = spelling_key,
 ) -> list[Trace]:
     """Algorithm 1 on one problem's tree: direct (k=0) then search (k>=1) traces.
 
@@ -202,7 +202,7 @@ def linearize_trees(
     *,
     problems: pl.DataFrame | None = None,
     backend: Any = None,
-    key: AnswerKey = answer_key,
+    key: AnswerKey = spelling_key,
 ) -> LinearizeResult:
     """Algorithm 1 over a tree_nodes frame of many problems (+ the Direct arm when enabled).
 

@@ -9,7 +9,7 @@ A tree is described by the list of the root's children; each node is
 
 Node ids are assigned in depth-first pre-order (root = 0, then the children left to right). A step
 containing ``\\boxed`` is terminal; its answer is the last box's content and it is correct when that
-answer equals ``reference`` (after ``answer_key`` normalization). Unless given, ``visits`` is the
+answer equals ``reference`` (after ``spelling_key`` normalization). Unless given, ``visits`` is the
 number of terminal leaves below a node (so MCTS-like: busier subtrees have more visits) and
 ``q_value`` the fraction of those that are correct.
 
@@ -24,8 +24,9 @@ from typing import Any
 
 import polars as pl
 
-from astro_pipeline.cloning.tree import TREE_COLUMNS, answer_key
+from astro_pipeline.cloning.tree import spelling_key
 from astro_pipeline.verify.extract import last_boxed_content
+from astro_pipeline.warehouse.tables import TREE_NODES
 
 
 def _parse(spec: Any) -> tuple[str, list[Any], dict[str, Any]]:
@@ -51,14 +52,14 @@ def tree_frame(
 ) -> pl.DataFrame:
     """A tree_nodes frame with exactly the contract's columns, from a nested description."""
     rows: list[dict[str, Any]] = []
-    ref_key = answer_key(reference)
+    ref_key = spelling_key(reference)
 
     def add(step: str, kids: list[Any], extra: dict[str, Any], parent: int | None, depth: int) -> tuple[int, int]:
         """Append the node and its subtree; returns (terminal leaves, correct terminal leaves) below."""
         nid = len(rows)
         terminal = bool(extra.get("is_terminal", "\\boxed" in step))
         answer = extra.get("answer", last_boxed_content(step) if terminal else None)
-        correct = extra.get("correct", (answer_key(answer) == ref_key) if terminal and answer is not None else
+        correct = extra.get("correct", (spelling_key(answer) == ref_key) if terminal and answer is not None else
                             (False if terminal else None))
         row = {
             "dataset": dataset, "problem_id": problem_id, "node_id": nid, "parent_id": parent, "depth": depth,
@@ -82,7 +83,7 @@ def tree_frame(
         return leaves, good
 
     add("", list(children), {"is_terminal": False}, None, 0)
-    return pl.DataFrame(rows, schema=TREE_COLUMNS)
+    return pl.DataFrame(rows, schema=TREE_NODES.schema)
 
 
 def example_tree(dataset: str = "toy", problem_id: str = "p1", reference: str = "8") -> pl.DataFrame:

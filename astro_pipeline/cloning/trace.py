@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from astro_pipeline.cloning.tree import ROOT
+from astro_pipeline.warehouse.tables import TRACES
 
 DIRECT = "direct"
 SEARCH = "search"
@@ -30,21 +31,7 @@ DIRECT_ARM = "direct_arm"
 ASTRO_KINDS = (DIRECT, SEARCH)
 KINDS = (DIRECT, SEARCH, DIRECT_ARM)
 
-TRACE_SCHEMA: dict[str, pl.DataType] = {
-    "dataset": pl.String,
-    "problem_id": pl.String,
-    "trace_id": pl.String,
-    "kind": pl.String,
-    "n_backtracks": pl.Int64,
-    "n_restarts": pl.Int64,
-    "node_ids": pl.List(pl.Int64),
-    "backtrack_from": pl.List(pl.Int64),
-    "backtrack_targets": pl.List(pl.Int64),
-    "wrong_answers": pl.List(pl.String),
-    "correct_node_id": pl.Int64,
-    "answer": pl.String,
-    "repeat": pl.Int64,
-}
+TRACE_SCHEMA = TRACES.schema  # the traces table's contract (warehouse.tables)
 
 
 @dataclass(frozen=True)

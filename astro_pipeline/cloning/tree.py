@@ -22,36 +22,22 @@ from typing import Any
 
 import polars as pl
 
-TREE_COLUMNS: dict[str, pl.DataType] = {
-    "dataset": pl.String,
-    "problem_id": pl.String,
-    "node_id": pl.Int64,
-    "parent_id": pl.Int64,
-    "depth": pl.Int64,
-    "step": pl.String,
-    "is_terminal": pl.Boolean,
-    "answer": pl.String,
-    "correct": pl.Boolean,
-    "visits": pl.Int64,
-    "q_value": pl.Float64,
-    "prior": pl.Float64,
-    "reward": pl.Float64,
-    "n_rollouts": pl.Int64,
-    "rollout_correct": pl.Int64,
-    "step_logprob": pl.Float64,
-    "step_tokens": pl.Int64,
-}
-# the columns procedure cloning reads (the rest of the contract is carried but not needed)
+from astro_pipeline.warehouse.tables import require_columns
+
+# the columns of the tree_nodes contract (warehouse.tables.TREE_NODES) that procedure cloning reads
+# (the rest is carried but not needed)
 REQUIRED_COLUMNS = ("dataset", "problem_id", "node_id", "parent_id", "step", "is_terminal", "answer", "correct",
                     "visits", "q_value")
 ROOT = 0
 
 
-def answer_key(answer: str | None) -> str | None:
-    """The string under which two answers count as "the same" for Lambda's distinctness.
+def spelling_key(answer: str | None) -> str | None:
+    """The string under which two answers are spelled the same, for Lambda's distinctness.
 
     Whitespace, surrounding ``$`` and a trailing period are ignored ("1/2", "$1/2$", " 1 / 2 ." agree).
     Callers with a real equivalence (math-verify) can pass their own key to ``linearize_tree``.
+    Not the majority vote's key (``evaluate.metrics.answer_key``, which normalizes LaTeX and numbers
+    too): the trees and traces already written were split with this one.
     """
     if answer is None:
         return None
@@ -60,9 +46,7 @@ def answer_key(answer: str | None) -> str | None:
 
 
 def check_columns(nodes: pl.DataFrame) -> None:
-    missing = [c for c in REQUIRED_COLUMNS if c not in nodes.columns]
-    if missing:
-        raise ValueError(f"tree_nodes frame lacks column(s) {missing}; has {nodes.columns}")
+    require_columns(nodes, REQUIRED_COLUMNS, "tree_nodes frame")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ Design choices:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import json
 import math
 import time
@@ -44,11 +45,8 @@ from astro_pipeline.evaluate.report_behaviour import (
 from astro_pipeline.evaluate.report_paper import our_table, paper_table
 from astro_pipeline.evaluate.scoring import GENERATIONS_SCHEMA, SCORES_SCHEMA
 from astro_pipeline.evaluate.sqlfiles import run_sql_file
+from astro_pipeline.warehouse.tables import TRAIN_METRICS
 
-TRAIN_METRICS_SCHEMA: dict[str, pl.DataType] = {
-    "stage": pl.Utf8(), "run": pl.Utf8(), "recorded_at": pl.Utf8(), "step": pl.Int64(), "name": pl.Utf8(),
-    "value": pl.Float64(),
-}
 DASH = "—"
 
 
@@ -126,7 +124,7 @@ def build_report(
     plot_dir.mkdir(parents=True, exist_ok=True)
     scores = conform(eval_scores, SCORES_SCHEMA)
     generations = conform(eval_generations, GENERATIONS_SCHEMA)
-    metrics = latest_runs(conform(train_metrics, TRAIN_METRICS_SCHEMA))
+    metrics = latest_runs(conform(train_metrics, TRAIN_METRICS.schema))
 
     board = run_sql_file("eval_leaderboard", eval_scores=scores)
     lengths = run_sql_file("length_by_stage", eval_generations=generations)
@@ -191,32 +189,36 @@ def build_report(
     )
 
 
+def _table_section(doc: Document, title: str, frame: pl.DataFrame, empty: str, columns: list[str],
+                   row: Callable[[dict], list], intro: str | None = None) -> bool:
+    """A heading and one table row per row of ``frame`` (``empty`` as the text when it has none)."""
+    doc.heading(title)
+    if frame.height == 0:
+        doc.para(empty)
+        return False
+    if intro:
+        doc.para(intro)
+    doc.table(columns, [row(r) for r in frame.iter_rows(named=True)])
+    return True
+
+
 def _leaderboard(doc: Document, board: pl.DataFrame) -> None:
-    doc.heading("Leaderboard")
-    if board.height == 0:
-        doc.para("No evaluation scores yet.")
-        return
-    columns = ["benchmark", "stage", "problems", "samples", "pass@1 ± se", "maj@k", "k", "greedy", "mean tokens", "truncated"]
-    rows = [
-        [r["benchmark"], r["stage"], fmt(r["n_problems"]), fmt(r["n_samples"]), r["pass_at_1_text"] or DASH,
-         fmt(r["maj_at_k_pct"]), fmt(r["k"]), fmt(r["greedy_pct"]), fmt(r["mean_tokens"]), fmt(r["truncated_pct"])]
-        for r in board.iter_rows(named=True)
-    ]
-    doc.table(columns, rows)
+    _table_section(
+        doc, "Leaderboard", board, "No evaluation scores yet.",
+        ["benchmark", "stage", "problems", "samples", "pass@1 ± se", "maj@k", "k", "greedy", "mean tokens", "truncated"],
+        lambda r: [r["benchmark"], r["stage"], fmt(r["n_problems"]), fmt(r["n_samples"]), r["pass_at_1_text"] or DASH,
+                   fmt(r["maj_at_k_pct"]), fmt(r["k"]), fmt(r["greedy_pct"]), fmt(r["mean_tokens"]),
+                   fmt(r["truncated_pct"])])
 
 
 def _settings(doc: Document, latest: pl.DataFrame) -> None:
-    doc.heading("Sampling settings and versions")
-    if latest.height == 0:
-        doc.para("No evaluation scores yet.")
+    if not _table_section(
+        doc, "Sampling settings and versions", latest, "No evaluation scores yet.",
+        ["benchmark", "stage", "samples", "temperature", "top_p", "max new tokens", "seed", "backend", "model", "created"],
+        lambda r: [r["benchmark"], r["stage"], fmt(r["n_samples"]), fmt(r["temperature"], 2), fmt(r["top_p"], 2),
+                   fmt(r["max_new_tokens"]), fmt(r["seed"]), r["backend"] or DASH, r["model_path"] or DASH,
+                   r["created_at"] or DASH]):
         return
-    columns = ["benchmark", "stage", "samples", "temperature", "top_p", "max new tokens", "seed", "backend", "model", "created"]
-    rows = [
-        [r["benchmark"], r["stage"], fmt(r["n_samples"]), fmt(r["temperature"], 2), fmt(r["top_p"], 2),
-         fmt(r["max_new_tokens"]), fmt(r["seed"]), r["backend"] or DASH, r["model_path"] or DASH, r["created_at"] or DASH]
-        for r in latest.iter_rows(named=True)
-    ]
-    doc.table(columns, rows)
     versions: dict[str, list[str]] = {}
     for r in latest.iter_rows(named=True):
         versions.setdefault(r["versions_json"] or "{}", []).append(f"{r['benchmark']}/{r['stage']}")
@@ -230,39 +232,29 @@ def _settings(doc: Document, latest: pl.DataFrame) -> None:
         doc.para(f"Library versions ({scope}): {listed}.")
 
 
+def _pct(share: float | None) -> str:
+    return fmt(None if share is None else 100 * share)
+
+
 def _lengths(doc: Document, lengths: pl.DataFrame) -> None:
-    doc.heading("Completion length")
-    if lengths.height == 0:
-        doc.para("No stored completions.")
-        return
-    doc.para("Generated tokens per sampled completion ('all' pools the benchmarks of a stage); truncated = hit the token budget.")
-    columns = ["benchmark", "stage", "completions", "mean", "p50", "p90", "max", "truncated %"]
-    rows = [
-        [r["benchmark"], r["stage"], fmt(r["n_completions"]), fmt(r["mean_tokens"]), fmt(r["p50_tokens"]),
-         fmt(r["p90_tokens"]), fmt(r["max_tokens"]), fmt(None if r["truncated_share"] is None else 100 * r["truncated_share"])]
-        for r in lengths.iter_rows(named=True)
-    ]
-    doc.table(columns, rows)
+    _table_section(
+        doc, "Completion length", lengths, "No stored completions.",
+        ["benchmark", "stage", "completions", "mean", "p50", "p90", "max", "truncated %"],
+        lambda r: [r["benchmark"], r["stage"], fmt(r["n_completions"]), fmt(r["mean_tokens"]), fmt(r["p50_tokens"]),
+                   fmt(r["p90_tokens"]), fmt(r["max_tokens"]), _pct(r["truncated_share"])],
+        intro="Generated tokens per sampled completion ('all' pools the benchmarks of a stage); truncated = hit the "
+              "token budget.")
 
 
 def _backtracks(doc: Document, buckets: pl.DataFrame) -> None:
-    doc.heading("Backtracks and accuracy")
-    if buckets.height == 0:
-        doc.para("No stored completions.")
-        return
     lo, hi = PAPER_BACKTRACK_CORRELATION
-    doc.para(
-        "Accuracy of sampled completions by how often they backtrack. r per sample: Pearson correlation of a "
-        "completion's backtracks with its correctness within a (benchmark, stage). r across stages: Pearson "
-        "correlation of the stages' mean backtracks with their pass@1 within a benchmark (the paper reports "
-        f"r = {lo}-{hi} across training checkpoints; with few stages this r rests on few points). "
-        "A dash: undefined (no variance, or backtracks not counted)."
-    )
-    columns = ["benchmark", "stage", "backtracks", "completions", "accuracy %", "r per sample", "r across stages", "stages"]
-    rows = [
-        [r["benchmark"], r["stage"], r["backtracks_bucket"], fmt(r["n_completions"]),
-         fmt(None if r["accuracy"] is None else 100 * r["accuracy"]), fmt(r["r_per_sample"], 3),
-         fmt(r["r_across_stages"], 3), fmt(r["n_stages"])]
-        for r in buckets.iter_rows(named=True)
-    ]
-    doc.table(columns, rows)
+    _table_section(
+        doc, "Backtracks and accuracy", buckets, "No stored completions.",
+        ["benchmark", "stage", "backtracks", "completions", "accuracy %", "r per sample", "r across stages", "stages"],
+        lambda r: [r["benchmark"], r["stage"], r["backtracks_bucket"], fmt(r["n_completions"]), _pct(r["accuracy"]),
+                   fmt(r["r_per_sample"], 3), fmt(r["r_across_stages"], 3), fmt(r["n_stages"])],
+        intro="Accuracy of sampled completions by how often they backtrack. r per sample: Pearson correlation of a "
+              "completion's backtracks with its correctness within a (benchmark, stage). r across stages: Pearson "
+              "correlation of the stages' mean backtracks with their pass@1 within a benchmark (the paper reports "
+              f"r = {lo}-{hi} across training checkpoints; with few stages this r rests on few points). "
+              "A dash: undefined (no variance, or backtracks not counted).")

@@ -46,6 +46,7 @@ from astro_pipeline.llm.prompt import chat_messages
 from astro_pipeline.llm.protocol import Backend, GenerationRequest, Sample, SamplingParams
 from astro_pipeline.seeds import derive_seed
 from astro_pipeline.verify.rules import Verifier
+from astro_pipeline.warehouse.tables import require_columns
 
 Progress = Callable[[int, int], None]
 
@@ -99,9 +100,7 @@ def completions_frame(
 
 
 def select_problems(problems: pl.DataFrame, settings: EvalSettings) -> pl.DataFrame:
-    missing = [c for c in ("problem_id", "problem", "answer") if c not in problems.columns]
-    if missing:
-        raise ValueError(f"problems frame lacks column(s) {missing}")
+    require_columns(problems, ("problem_id", "problem", "answer"), "problems frame")
     return problems.head(settings.max_problems) if settings.max_problems else problems
 
 

@@ -39,57 +39,15 @@ from astro_pipeline.evaluate.metrics import maj_at_k, pass_at_1
 from astro_pipeline.evaluate.settings import EvalSettings
 from astro_pipeline.provenance import library_versions
 from astro_pipeline.verify.rules import Verifier
+from astro_pipeline.warehouse.tables import EVAL_GENERATIONS, EVAL_SCORES, require_columns
 
 ReflectionCounter = Callable[[str], tuple[int, int]]
 
 GREEDY_SAMPLE = -1
 
-GENERATIONS_SCHEMA: dict[str, pl.DataType] = {
-    "benchmark": pl.Utf8(),
-    "stage": pl.Utf8(),
-    "problem_id": pl.Utf8(),
-    "sample": pl.Int64(),  # 0..n-1 sampled; -1 the greedy completion
-    "greedy": pl.Boolean(),
-    "completion": pl.Utf8(),
-    "gold": pl.Utf8(),  # the reference answer it was judged against
-    "answer": pl.Utf8(),  # extracted answer (null: none found)
-    "verdict": pl.Utf8(),  # correct | wrong | no_answer | unparsable_gold | timeout
-    "correct": pl.Boolean(),
-    "n_tokens": pl.Int64(),  # null when unknown (e.g. reference solutions)
-    "finish_reason": pl.Utf8(),  # stop | length
-    "logprob": pl.Float64(),  # sum of token log-probabilities (null when unknown)
-    "n_backtracks": pl.Int64(),
-    "n_reflections": pl.Int64(),
-}
-
-SCORES_SCHEMA: dict[str, pl.DataType] = {
-    "benchmark": pl.Utf8(),
-    "stage": pl.Utf8(),
-    "n_problems": pl.Int64(),
-    "n_samples": pl.Int64(),  # sampled completions per problem
-    "pass_at_1": pl.Float64(),
-    "stderr": pl.Float64(),  # of pass_at_1; null with < 2 problems
-    "maj_at_k": pl.Float64(),
-    "k": pl.Int64(),  # the k actually used (clamped to n_samples)
-    "greedy": pl.Float64(),  # greedy accuracy; null when no greedy completion was made
-    "mean_tokens": pl.Float64(),
-    "mean_backtracks": pl.Float64(),
-    "mean_reflections": pl.Float64(),
-    "backtracks_counted": pl.Boolean(),
-    "truncated_share": pl.Float64(),  # sampled completions with finish_reason 'length'
-    "no_answer_share": pl.Float64(),  # sampled completions without an extracted answer
-    "n_unparsable_gold": pl.Int64(),  # problems whose gold the verifier could not parse
-    "n_timeouts": pl.Int64(),  # completions whose verification timed out
-    "temperature": pl.Float64(),
-    "top_p": pl.Float64(),
-    "max_new_tokens": pl.Int64(),
-    "seed": pl.Int64(),
-    "model_path": pl.Utf8(),
-    "backend": pl.Utf8(),
-    "settings_json": pl.Utf8(),
-    "versions_json": pl.Utf8(),
-    "created_at": pl.Utf8(),  # ISO 8601, UTC
-}
+# the tables' contracts (columns and their meaning) are declared in warehouse.tables
+GENERATIONS_SCHEMA = EVAL_GENERATIONS.schema
+SCORES_SCHEMA = EVAL_SCORES.schema
 
 COMPLETION_COLUMNS = ("problem_id", "sample", "completion")
 
@@ -111,9 +69,7 @@ def empty_generations() -> pl.DataFrame:
 
 
 def gold_answers(problems: pl.DataFrame) -> dict[str, str]:
-    missing = [c for c in ("problem_id", "answer") if c not in problems.columns]
-    if missing:
-        raise ValueError(f"problems frame lacks column(s) {missing}")
+    require_columns(problems, ("problem_id", "answer"), "problems frame")
     ids = problems["problem_id"].cast(pl.Utf8)
     if ids.n_unique() != problems.height:
         raise ValueError("problems frame has duplicate problem_id values")
@@ -134,9 +90,7 @@ def judge_completions(
 
     ``completions`` needs problem_id, sample, completion; n_tokens, finish_reason, logprob and greedy
     are optional (null, "stop", null and ``sample == -1``)."""
-    missing = [c for c in COMPLETION_COLUMNS if c not in completions.columns]
-    if missing:
-        raise ValueError(f"completions frame lacks column(s) {missing}")
+    require_columns(completions, COMPLETION_COLUMNS, "completions frame")
     if completions.height == 0:
         return empty_generations()
     ids = completions["problem_id"].cast(pl.Utf8).to_list()

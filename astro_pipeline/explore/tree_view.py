@@ -18,21 +18,15 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-ROOT = 0
+from astro_pipeline.cloning.tree import ROOT, Node
+
 MAX_NODES = 40
 
 
 @dataclass(frozen=True)
-class ViewNode:
-    node_id: int
-    parent_id: int | None
-    depth: int
-    step: str
-    is_terminal: bool
-    answer: str | None
-    correct: bool | None
-    visits: int
-    q_value: float
+class ViewNode(Node):
+    """A stored tree node (``cloning.tree.Node``) with what the picture shows besides."""
+
     prior: float
     origin: str | None = None  # root / expansion / rollout, when the search recorded it
     n_copies: int | None = None  # identical samples merged into this node, when recorded

@@ -12,7 +12,7 @@ One iteration (``MCTS.step``) of every tree, in four short phases:
 2. **Expansion** (``expand``): the world samples candidate actions for the leaf, each with a
    log-prob ("prior logit"); P(a|s) is their softmax over the siblings. With ``merge_siblings``,
    candidates with the same ``world.action_key`` (e.g. the same step text up to whitespace) become
-   ONE child that carries the prior mass of all its copies (``Node.copies``); deterministic steps
+   ONE child that carries the prior mass of all its copies (``SearchNode.copies``); deterministic steps
    make the k samples identical, and unmerged copies would each cost an evaluation and an
    iteration. At most ``max_children`` distinct children are kept (highest prior mass first), so a
    world may draw more samples than children to reach more distinct alternatives. A child is
@@ -63,11 +63,11 @@ BACKUPS = ("paper", "rollout_nodes")
 
 
 @dataclass(eq=False)
-class Node:
+class SearchNode:
     """One search-tree node: the state reached by ``action`` from ``parent``."""
 
     node_id: int
-    parent: Node | None
+    parent: SearchNode | None
     depth: int
     action: Any = None  # the step that led here (None for the root)
     state: Any = None
@@ -81,19 +81,19 @@ class Node:
     expanded: bool = False  # the world's expand ran on this node (rollout children do not count)
     origin: str = "expansion"  # "root", "expansion" (a sampled child) or "rollout" (a step of a rollout)
     copies: int = 1  # samples merged into this node when it was created by an expansion
-    children: list[Node] = field(default_factory=list)
+    children: list[SearchNode] = field(default_factory=list)
     payload: dict[str, Any] = field(default_factory=dict)  # the world's extra facts about this node
 
-    def path(self) -> list[Node]:
+    def path(self) -> list[SearchNode]:
         """The nodes from the root down to this one."""
-        out: list[Node] = []
-        node: Node | None = self
+        out: list[SearchNode] = []
+        node: SearchNode | None = self
         while node is not None:
             out.append(node)
             node = node.parent
         return out[::-1]
 
-    def walk(self) -> Iterable[Node]:
+    def walk(self) -> Iterable[SearchNode]:
         """This node and all its descendants, depth-first, children in creation order."""
         stack = [self]
         while stack:
@@ -109,12 +109,12 @@ class Node:
 
 
 @dataclass(eq=False)
-class Tree:
+class SearchTree:
     """A search tree, its nodes in creation order, how many iterations it has had and why it stopped."""
 
-    root: Node
+    root: SearchNode
     key: Any = None  # the caller's handle (e.g. the problem)
-    nodes: list[Node] = field(default_factory=list)
+    nodes: list[SearchNode] = field(default_factory=list)
     iterations: int = 0
     merged: int = 0  # sampled candidates folded into an identical sibling (or an identical rollout step)
     stop_reason: str | None = None  # set by the caller when it stops searching this tree
@@ -123,8 +123,8 @@ class Tree:
         if not self.nodes:
             self.nodes.append(self.root)
 
-    def add_child(self, parent: Node, action: Any, state: Any, logprob: float, payload: Mapping[str, Any]) -> Node:
-        child = Node(
+    def add_child(self, parent: SearchNode, action: Any, state: Any, logprob: float, payload: Mapping[str, Any]) -> SearchNode:
+        child = SearchNode(
             node_id=len(self.nodes),
             parent=parent,
             depth=parent.depth + 1,
@@ -248,21 +248,21 @@ class MCTS:
         key: Callable[[Any], Hashable] | None = getattr(world, "action_key", None)
         self.key: Callable[[Any], Hashable] = key if key is not None else (lambda action: action)
 
-    def new_tree(self, state: Any, key: Any = None) -> Tree:
+    def new_tree(self, state: Any, key: Any = None) -> SearchTree:
         terminal = self.world.is_terminal(state)
-        root = Node(node_id=0, parent=None, depth=0, state=state, terminal=terminal, exhausted=terminal, origin="root")
-        return Tree(root=root, key=key)
+        root = SearchNode(node_id=0, parent=None, depth=0, state=state, terminal=terminal, exhausted=terminal, origin="root")
+        return SearchTree(root=root, key=key)
 
-    def exhausted(self, tree: Tree) -> bool:
+    def exhausted(self, tree: SearchTree) -> bool:
         """Whether further iterations of ``tree`` can do nothing (only with ``skip_exhausted``)."""
         return self.skip_exhausted and tree.root.exhausted
 
     # 1. selection ------------------------------------------------------------------------------
-    def puct(self, parent: Node, child: Node) -> float:
+    def puct(self, parent: SearchNode, child: SearchNode) -> float:
         """Q(s,a) + c_puct * P(a|s) * sqrt(N(s)) / (1 + N(s,a))."""
         return child.q + self.c_puct * child.prior * math.sqrt(parent.visits) / (1 + child.visits)
 
-    def select(self, tree: Tree) -> Node:
+    def select(self, tree: SearchTree) -> SearchNode:
         """Descend by PUCT to a node not yet expanded or a terminal (ties: the earliest-created child)."""
         node = tree.root
         while node.expanded and node.children and not node.terminal:
@@ -273,14 +273,14 @@ class MCTS:
         return node
 
     # 2. expansion ------------------------------------------------------------------------------
-    def expand(self, trees: Sequence[Tree], leaves: Sequence[Node]) -> list[tuple[Tree, Node]]:
+    def expand(self, trees: Sequence[SearchTree], leaves: Sequence[SearchNode]) -> list[tuple[SearchTree, SearchNode]]:
         """Children per leaf from ONE world.expand call; returns the new (tree, child) pairs."""
         if not leaves:
             return []
         proposals = self.world.expand([leaf.state for leaf in leaves])
         if len(proposals) != len(leaves):
             raise ValueError(f"world.expand returned {len(proposals)} lists for {len(leaves)} states")
-        new: list[tuple[Tree, Node]] = []
+        new: list[tuple[SearchTree, SearchNode]] = []
         for tree, leaf, items in zip(trees, leaves, proposals):
             new += [(tree, c) for c in self._expand_one(tree, leaf, [_as_candidate(it) for it in items])]
         return new
@@ -300,7 +300,7 @@ class MCTS:
             ordered.sort(key=lambda g: g.index)
         return ordered
 
-    def _expand_one(self, tree: Tree, leaf: Node, candidates: list[Candidate]) -> list[Node]:
+    def _expand_one(self, tree: SearchTree, leaf: SearchNode, candidates: list[Candidate]) -> list[SearchNode]:
         leaf.expanded = True
         if not candidates and not leaf.children:  # dead end: nothing to expand into
             leaf.terminal = leaf.exhausted = True
@@ -311,7 +311,7 @@ class MCTS:
         existing = {self.key(c.action): c for c in leaf.children} if self.merge_siblings else {}
         for child in leaf.children:  # children of rollouts: their prior is what this expansion sampled
             child.prior = 0.0
-        new: list[Node] = []
+        new: list[SearchNode] = []
         for g in groups:
             old = existing.get(self.key(g.first.action))
             if old is not None:  # the policy sampled a step a rollout already took
@@ -327,7 +327,7 @@ class MCTS:
         return new
 
     # 3. evaluation -----------------------------------------------------------------------------
-    def evaluate(self, new: Sequence[tuple[Tree, Node]]) -> None:
+    def evaluate(self, new: Sequence[tuple[SearchTree, SearchNode]]) -> None:
         """R(s') of every new child from ONE world.evaluate call (see the backup modes)."""
         if not new:
             return
@@ -347,7 +347,7 @@ class MCTS:
                 node.visits = 1  # N(s') = 1
                 node.q = node.reward  # Q(s') = R(s') (no children yet)
 
-    def _add_rollout(self, tree: Tree, start: Node, rollout: Rollout) -> None:
+    def _add_rollout(self, tree: SearchTree, start: SearchNode, rollout: Rollout) -> None:
         """Add one rollout below ``start`` as a chain of nodes and record its sample along it."""
         node, path = start, [start]
         for i, cand in enumerate(rollout.steps):
@@ -377,7 +377,7 @@ class MCTS:
             n.add_samples(1, float(rollout.reward))
 
     @staticmethod
-    def _rollout_priors(start: Node) -> None:
+    def _rollout_priors(start: SearchNode) -> None:
         """Below ``start``, unexpanded nodes' children get P = the share of the samples that took them."""
         stack = [start]
         while stack:
@@ -390,7 +390,7 @@ class MCTS:
 
     # 4. backup ---------------------------------------------------------------------------------
     @staticmethod
-    def node_value(node: Node) -> float:
+    def node_value(node: SearchNode) -> float:
         """(sum_c Q(c) N(c) + R(s)) / (sum_c N(c) + 1); without R(s) (the root) both R and 1 drop."""
         num = sum(c.q * c.visits for c in node.children)
         den = sum(c.visits for c in node.children)
@@ -399,13 +399,13 @@ class MCTS:
             den += 1
         return num / den if den else 0.0
 
-    def _update_exhausted(self, node: Node) -> None:
+    def _update_exhausted(self, node: SearchNode) -> None:
         node.exhausted = node.terminal or (node.expanded and bool(node.children) and all(c.exhausted for c in node.children))
 
-    def backup(self, leaf: Node, new_children: Sequence[Node] = ()) -> None:
+    def backup(self, leaf: SearchNode, new_children: Sequence[SearchNode] = ()) -> None:
         """From the leaf up to the root: the paper's rule, or the new samples (``rollout_nodes``)."""
         if self.backup_mode == "paper":
-            node: Node | None = leaf
+            node: SearchNode | None = leaf
             while node is not None:
                 node.visits += 1
                 node.q = self.node_value(node)
@@ -424,7 +424,7 @@ class MCTS:
             node = node.parent
 
     # one iteration of many trees ---------------------------------------------------------------
-    def step(self, trees: Sequence[Tree]) -> None:
+    def step(self, trees: Sequence[SearchTree]) -> None:
         """Select, expand, evaluate, back up: one iteration of every tree, batched across trees.
 
         Exhausted trees (with ``skip_exhausted``) are left alone and their iteration is not counted.
@@ -434,14 +434,14 @@ class MCTS:
         open_pairs = [(t, leaf) for t, leaf in zip(trees, leaves) if not leaf.terminal]
         new = self.expand([t for t, _ in open_pairs], [leaf for _, leaf in open_pairs])
         self.evaluate(new)
-        by_leaf: dict[int, list[Node]] = {}
+        by_leaf: dict[int, list[SearchNode]] = {}
         for _, child in new:
             by_leaf.setdefault(id(child.parent), []).append(child)
         for tree, leaf in zip(trees, leaves):
             self.backup(leaf, by_leaf.get(id(leaf), ()))
             tree.iterations += 1
 
-    def search(self, trees: Sequence[Tree], iterations: int) -> None:
+    def search(self, trees: Sequence[SearchTree], iterations: int) -> None:
         """Run ``iterations`` lock-step iterations over ``trees``."""
         for _ in range(iterations):
             if all(self.exhausted(t) for t in trees):

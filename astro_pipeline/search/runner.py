@@ -30,15 +30,16 @@ from typing import Any
 
 import polars as pl
 
-from astro_pipeline.cloning.tree import answer_key
+from astro_pipeline.cloning.tree import spelling_key
 from astro_pipeline.llm.protocol import Backend
 from astro_pipeline.search.llm_world import LLMStepWorld, Problem
-from astro_pipeline.search.mcts import MCTS, Tree
+from astro_pipeline.search.mcts import MCTS, SearchTree
 from astro_pipeline.search.metered import MeteredBackend
 from astro_pipeline.search.rewards import make_reward_fn
 from astro_pipeline.search.settings import SearchSettings
-from astro_pipeline.search.tree import tree_to_frame
+from astro_pipeline.search.tree_table import tree_to_frame
 from astro_pipeline.verify.rules import Verifier
+from astro_pipeline.warehouse.tables import require_columns
 
 PROBLEM_COLUMNS = ("dataset", "problem_id", "problem", "answer")
 
@@ -69,26 +70,26 @@ class SearchSummary:
         return asdict(self)
 
 
-def _tree_facts(tree: Tree) -> tuple[int, bool, bool]:
+def _tree_facts(tree: SearchTree) -> tuple[int, bool, bool]:
     """(nodes, has a correct terminal, has an incorrect terminal)."""
     terminals = [n for n in tree.nodes if n.terminal and n.reward is not None]
     correct = [bool(n.payload.get("correct")) for n in terminals]
     return len(tree.nodes), any(correct), any(not c for c in correct)
 
 
-def cloning_ready(tree: Tree, need_incorrect: int) -> bool:
+def cloning_ready(tree: SearchTree, need_incorrect: int) -> bool:
     """Whether ``tree`` holds what procedure cloning needs: a correct terminal and ``need_incorrect``
     incorrect terminals whose answers are pairwise distinct and differ from every correct answer."""
     terminals = [n for n in tree.nodes if n.terminal and n.reward is not None]
-    correct = {answer_key(n.payload.get("answer")) for n in terminals if n.payload.get("correct")}
+    correct = {spelling_key(n.payload.get("answer")) for n in terminals if n.payload.get("correct")}
     if not correct:
         return False
-    wrong = {answer_key(n.payload.get("answer")) for n in terminals
+    wrong = {spelling_key(n.payload.get("answer")) for n in terminals
              if not n.payload.get("correct") and n.payload.get("answer") is not None}
     return len(wrong - correct - {None}) >= need_incorrect
 
 
-def stop_reason(tree: Tree, mcts: MCTS, settings: SearchSettings) -> str | None:
+def stop_reason(tree: SearchTree, mcts: MCTS, settings: SearchSettings) -> str | None:
     """Why ``tree`` is finished now (see the module docstring), or None while it goes on."""
     if settings.early_stop and tree.iterations >= settings.min_iterations and cloning_ready(tree, settings.stop_incorrect):
         return "cloning_ready"
@@ -100,9 +101,7 @@ def stop_reason(tree: Tree, mcts: MCTS, settings: SearchSettings) -> str | None:
 
 
 def _problems(frame: pl.DataFrame) -> list[Problem]:
-    missing = [c for c in PROBLEM_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"problems frame lacks column(s) {missing}; needs {PROBLEM_COLUMNS}")
+    require_columns(frame, PROBLEM_COLUMNS, "problems frame")
     keys = frame.select("dataset", "problem_id")
     if keys.is_duplicated().any():
         dup = keys.filter(keys.is_duplicated()).row(0)
@@ -170,7 +169,7 @@ def search_problems(
     mcts = MCTS(world, c_puct=settings.c_puct, max_depth=settings.max_depth, skip_exhausted=settings.skip_exhausted,
                 merge_siblings=settings.merge_siblings, max_children=settings.k, backup=settings.backup)
     queue = deque(with_gold)
-    active: list[Tree] = []
+    active: list[SearchTree] = []
     bar = _Progress(len(with_gold), progress, log)
     n_nodes = n_correct = n_both = n_iterations = 0
     reasons: dict[str, int] = {}

@@ -67,7 +67,6 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +101,7 @@ from astro_pipeline.train.runs import (
     publish_folder,
 )
 from astro_pipeline.verify.rules import Verifier
+from astro_pipeline.warehouse.tables import require_columns
 
 __all__ = [
     "SUMMARY_FILE",
@@ -124,12 +124,6 @@ RUN_FILE = "rl_run.json"
 # prompt selection
 
 
-def _require_columns(df: pl.DataFrame, names: Sequence[str], what: str) -> None:
-    missing = [n for n in names if n not in df.columns]
-    if missing:
-        raise ValueError(f"{what}: missing column(s) {missing}; have {df.columns}")
-
-
 def measure_solve_rates(backend: Any, problems: pl.DataFrame, settings: RLSettings, verifier: Verifier,
                         system_prompt: str = "") -> pl.DataFrame:
     """Every (sampled) problem with ``n_samples``, ``n_correct``, ``n_truncated``, ``solve_rate`` and ``selection``.
@@ -139,7 +133,7 @@ def measure_solve_rates(backend: Any, problems: pl.DataFrame, settings: RLSettin
     ``fn(gold, response)``; an unparsable gold raises ``UnparsableGoldError``. ``system_prompt``: as
     in ``llm.prompt.chat_messages`` (the one GRPO and evaluation use).
     """
-    _require_columns(problems, ("problem", "answer"), "select_prompts")
+    require_columns(problems, ("problem", "answer"), "select_prompts: problems")
     df = problems
     if settings.select_max_problems and df.height > settings.select_max_problems:
         df = df.sample(n=settings.select_max_problems, seed=settings.seed, shuffle=False)
@@ -254,6 +248,23 @@ def _colocated_vllm_on_cpu(settings: RLSettings) -> None:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.vllm_cpu_kv_cache_gib))
 
 
+# RLSettings fields that GRPOConfig takes under the same name and meaning
+_GRPO_SAME_NAME = (
+    # hardware: explicit, TRL defaults bf16 and gradient checkpointing to on
+    "use_cpu", "bf16",
+    # budget and optimisation
+    "max_steps", "gradient_accumulation_steps", "learning_rate", "lr_scheduler_type", "warmup_steps",
+    "weight_decay", "max_grad_norm", "seed",
+    # GRPO
+    "num_generations", "max_completion_length", "temperature", "top_p", "beta", "epsilon", "loss_type",
+    "scale_rewards", "num_iterations",
+    # generation engine
+    "use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "vllm_tensor_parallel_size", "vllm_enable_sleep_mode",
+    # checkpoints and logs
+    "save_steps", "save_total_limit", "logging_steps",
+)
+
+
 def _grpo_config(settings: RLSettings, ckpt_dir: Path):
     from trl import GRPOConfig
 
@@ -261,47 +272,17 @@ def _grpo_config(settings: RLSettings, ckpt_dir: Path):
 
     return GRPOConfig(
         output_dir=str(ckpt_dir),
-        # hardware: explicit, TRL defaults bf16 and gradient checkpointing to on
-        use_cpu=settings.use_cpu,
-        bf16=settings.bf16,
+        **{name: getattr(settings, name) for name in _GRPO_SAME_NAME},
         fp16=False,
         **checkpointing_kwargs(settings.gradient_checkpointing),  # the installed transformers' name
-        # budget and optimisation
-        max_steps=settings.max_steps,
         per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation_steps,
-        learning_rate=settings.learning_rate,
-        lr_scheduler_type=settings.lr_scheduler_type,
-        warmup_steps=settings.warmup_steps,
-        weight_decay=settings.weight_decay,
-        max_grad_norm=settings.max_grad_norm,
-        seed=settings.seed,
-        # GRPO
-        num_generations=settings.num_generations,
-        max_completion_length=settings.max_completion_length,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        beta=settings.beta,
-        epsilon=settings.epsilon,
         epsilon_high=settings.epsilon_high or None,
-        loss_type=settings.loss_type,
-        scale_rewards=settings.scale_rewards,
-        num_iterations=settings.num_iterations,
         mask_truncated_completions=settings.truncation == "mask",
-        # generation engine
-        use_vllm=settings.use_vllm,
-        vllm_mode=settings.vllm_mode,
-        vllm_gpu_memory_utilization=settings.vllm_gpu_memory_utilization,
-        vllm_tensor_parallel_size=settings.vllm_tensor_parallel_size,
         vllm_server_base_url=settings.vllm_server_base_url or None,
-        vllm_enable_sleep_mode=settings.vllm_enable_sleep_mode,
         # checkpoints and logs (TensorBoard is attached as a callback with a fixed folder)
         save_strategy="steps",
-        save_steps=settings.save_steps,
-        save_total_limit=settings.save_total_limit,
         save_only_model=False,  # optimizer + RNG states are what make a resume exact
         logging_strategy="steps",
-        logging_steps=settings.logging_steps,
         report_to="none",
         log_completions=False,
         dataloader_num_workers=0,
@@ -352,7 +333,7 @@ def train_rl(
     from trl import GRPOTrainer
 
     started = time.perf_counter()
-    _require_columns(prompts, ("problem", "answer"), "train_rl prompts")
+    require_columns(prompts, ("problem", "answer"), "train_rl: prompts")
     per_step_prompts = settings.batch_size * settings.gradient_accumulation_steps // settings.num_generations
     if prompts.height < per_step_prompts:
         raise ValueError(f"train_rl: {prompts.height} prompts < {per_step_prompts} distinct prompts per step")

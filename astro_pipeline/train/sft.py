@@ -81,6 +81,7 @@ from astro_pipeline.train.runs import (
 )
 from astro_pipeline.train.sft_callbacks import StepMetricsCallback
 from astro_pipeline.train.sft_settings import SFTSettings
+from astro_pipeline.warehouse.tables import require_columns
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +101,7 @@ _NOT_TRAJECTORY = {"save_steps", "save_total_limit", "logging_steps", "report_to
 
 def select_examples(corpus: pl.DataFrame, kinds: tuple[str, ...]) -> pl.DataFrame:
     """Rows of the wanted kinds, in a canonical order (so the seeded shuffle is the same every run)."""
-    missing = [c for c in REQUIRED_COLUMNS if c not in corpus.columns]
-    if missing:
-        raise ValueError(f"sft: corpus lacks column(s) {missing}; has {corpus.columns}")
+    require_columns(corpus, REQUIRED_COLUMNS, "sft: corpus")
     rows = corpus.filter(pl.col("kind").is_in(list(kinds)))
     if rows.height == 0:
         found = sorted(corpus["kind"].unique().to_list()) if corpus.height else []

@@ -112,27 +112,24 @@ class _Job:
     pred_shown: str | None
 
 
+def _too_large(answer: str, whose: str, settings: VerifySettings) -> str | None:
+    """Why ``answer`` is too large to verify (too long, or nested too deep), or None."""
+    if len(answer) > settings.max_answer_chars:
+        return f"{whose} answer is too long ({len(answer)} > {settings.max_answer_chars} chars)"
+    depth = nesting_depth(answer)
+    if depth > settings.max_nesting_depth:
+        return f"{whose} answer is nested {depth} levels deep (limit {settings.max_nesting_depth})"
+    return None
+
+
 def prepare(gold_text: Any, response: Any, settings: VerifySettings) -> Verification | _Job:
     """Steps 1-3 of the module docstring: a verdict decided without math-verify, or a job for it."""
     gold_text, response = _as_text(gold_text), _as_text(response)
     gold = gold_answer(gold_text)
     if not gold:
         return Verification(Verdict.UNPARSABLE_GOLD, "the gold answer is empty", gold, None)
-    if len(gold) > settings.max_answer_chars:
-        return Verification(
-            Verdict.UNPARSABLE_GOLD,
-            f"the gold answer is too long ({len(gold)} > {settings.max_answer_chars} chars)",
-            _shown(gold),
-            None,
-        )
-    depth = nesting_depth(gold)
-    if depth > settings.max_nesting_depth:
-        return Verification(
-            Verdict.UNPARSABLE_GOLD,
-            f"the gold answer is nested {depth} levels deep (limit {settings.max_nesting_depth})",
-            _shown(gold),
-            None,
-        )
+    if (why := _too_large(gold, "the gold", settings)) is not None:
+        return Verification(Verdict.UNPARSABLE_GOLD, why, _shown(gold), None)
     if len(response) > settings.max_response_chars:
         return Verification(
             Verdict.NO_ANSWER,
@@ -145,21 +142,8 @@ def prepare(gold_text: Any, response: Any, settings: VerifySettings) -> Verifica
         return Verification(
             Verdict.NO_ANSWER, "no \\boxed{}, '####' line or 'the answer is' phrase in the response", _shown(gold), None
         )
-    if len(pred) > settings.max_answer_chars:
-        return Verification(
-            Verdict.WRONG,
-            f"the predicted answer is too long ({len(pred)} > {settings.max_answer_chars} chars)",
-            _shown(gold),
-            _shown(pred),
-        )
-    depth = nesting_depth(pred)
-    if depth > settings.max_nesting_depth:
-        return Verification(
-            Verdict.WRONG,
-            f"the predicted answer is nested {depth} levels deep (limit {settings.max_nesting_depth})",
-            _shown(gold),
-            _shown(pred),
-        )
+    if (why := _too_large(pred, "the predicted", settings)) is not None:
+        return Verification(Verdict.WRONG, why, _shown(gold), _shown(pred))
     gold_norm, pred_norm = normalize_answer(gold), normalize_answer(pred)
     limit = settings.max_number_digits
     if literal_digits(pred_norm, limit) > limit and literal_digits(gold_norm, limit) <= limit:

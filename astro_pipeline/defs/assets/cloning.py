@@ -39,23 +39,33 @@ def _backend_if_needed(astro: AstroResource, needed: bool):
     return make_backend(astro.recipe().section("backend"), base_model_ref(astro))
 
 
-@dg.asset(
-    partitions_def=dataset_partitions,
-    group_name="cloning",
-    deps=["search_trees"],
-    kinds={"polars", "duckdb"},
-    tags={"astro/datasets": "train"},
-    description="Linearized search traces (Algorithm 1): wrong terminals, backtracks, a correct end (table traces).",
-)
-def search_traces(context: AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
+def _cloning_asset(upstream: str, description: str):
+    """The decorator of a per-dataset cloning asset."""
+    return dg.asset(partitions_def=dataset_partitions, group_name="cloning", deps=[upstream],
+                    kinds={"polars", "duckdb"}, tags={"astro/datasets": "train"}, description=description)
+
+
+def _inputs(context: AssetExecutionContext, astro: AstroResource) -> tuple:
+    """The partition's dataset, the artifact store, the cloning settings, the dataset's search trees
+    and its problems."""
     dataset = context.partition_key
     recipe, store = astro.recipe(), astro.store()
-    settings = recipe.section("cloning")
-    trees = load_trees(store, dataset)
-    problems = read_problems(store, recipe, dataset)
+    return dataset, store, recipe.section("cloning"), load_trees(store, dataset), read_problems(store, recipe, dataset)
+
+
+def _publish(astro: AstroResource, table: str, dataset: str, frame: pl.DataFrame, settings, **manifest) -> None:
+    """One dataset's rows of ``table``, with a manifest of the cloning settings that made them."""
+    path = publish(astro.warehouse(), table, dataset, frame)
+    write_manifest(astro.store(), path, settings=to_dict(settings), fingerprint=fingerprint(to_dict(settings)),
+                   **manifest)
+
+
+@_cloning_asset("search_trees",
+                "Linearized search traces (Algorithm 1): wrong terminals, backtracks, a correct end (table traces).")
+def search_traces(context: AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
+    dataset, store, settings, trees, problems = _inputs(context, astro)
     result = linearize_trees(trees, settings, problems=problems, backend=_backend_if_needed(astro, settings.self_eval))
-    path = publish(astro.warehouse(), "traces", dataset, result.traces)
-    write_manifest(store, path, settings=to_dict(settings), fingerprint=fingerprint(to_dict(settings)), stats=result.stats)
+    _publish(astro, "traces", dataset, result.traces, settings, stats=result.stats)
     by_kind = result.traces.group_by("kind", "n_backtracks").len().sort("kind", "n_backtracks")
     if len(result.skipped):
         for reason, n in result.skipped.group_by("reason").len().iter_rows():
@@ -70,21 +80,11 @@ def search_traces(context: AssetExecutionContext, astro: AstroResource) -> dg.Ma
     })
 
 
-@dg.asset(
-    partitions_def=dataset_partitions,
-    group_name="cloning",
-    deps=["search_traces"],
-    kinds={"polars", "duckdb"},
-    tags={"astro/datasets": "train"},
-    description="Chain-of-thought examples with reflections at backtracks, plus the Direct arm (table cot_examples).",
-)
+@_cloning_asset("search_traces",
+                "Chain-of-thought examples with reflections at backtracks, plus the Direct arm (table cot_examples).")
 def cot_corpus(context: AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
-    dataset = context.partition_key
-    recipe, store = astro.recipe(), astro.store()
-    settings = recipe.section("cloning")
-    trees = load_trees(store, dataset)
+    dataset, store, settings, trees, problems = _inputs(context, astro)
     traces = store.read_parquet(table_file("traces", dataset))
-    problems = read_problems(store, recipe, dataset)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     base_dir = load_model_dir(astro, "base")
@@ -94,8 +94,7 @@ def cot_corpus(context: AssetExecutionContext, astro: AstroResource) -> dg.Mater
     # does the base model already speak the reflections' words? (nats per token, before any SFT)
     base_loss = loss_by_segment(AutoModelForCausalLM.from_pretrained(base_dir), tokenizer,
                                 cot.filter(pl.col("n_backtracks") > 0), settings.phrases) if len(cot) else {}
-    path = publish(astro.warehouse(), "cot_examples", dataset, cot)
-    write_manifest(store, path, settings=to_dict(settings), fingerprint=fingerprint(to_dict(settings)))
+    _publish(astro, "cot_examples", dataset, cot, settings)
     stats = cot.group_by("kind").agg(
         pl.len().alias("examples"), pl.col("n_backtracks").mean().alias("mean_backtracks"),
         pl.col("n_reflections").mean().alias("mean_reflections"), pl.col("n_tokens").mean().alias("mean_tokens"),

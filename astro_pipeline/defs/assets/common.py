@@ -12,9 +12,7 @@ import polars as pl
 from astro_pipeline.explore.sparkline import stage_curves
 from astro_pipeline.storage import ArtifactStore
 from astro_pipeline.warehouse import publish, table_file
-
-METRIC_SCHEMA = {"stage": pl.String, "run": pl.String, "recorded_at": pl.String, "step": pl.Int64, "name": pl.String,
-                 "value": pl.Float64}
+from astro_pipeline.warehouse.tables import TRAIN_METRICS
 
 
 def metrics_frame(stage: str, rows: list[tuple[int, str, float]], run: str) -> pl.DataFrame:
@@ -24,7 +22,7 @@ def metrics_frame(stage: str, rows: list[tuple[int, str, float]], run: str) -> p
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return pl.DataFrame(
         [{"stage": stage, "run": run, "recorded_at": now, "step": int(s), "name": n, "value": float(v)}
-         for s, n, v in rows], schema=METRIC_SCHEMA)
+         for s, n, v in rows], schema=TRAIN_METRICS.schema)
 
 
 def publish_metrics(warehouse, frame: pl.DataFrame, stage: str, run: str) -> str:
@@ -85,15 +83,16 @@ def markdown_table(df: pl.DataFrame, max_rows: int = 10, max_chars: int = 120) -
     return "\n".join(lines)
 
 
-def curves_markdown(metrics: pl.DataFrame, stage: str, kinds: tuple[str, ...], folder: Path) -> str:
-    """Training curves of one stage as PNGs embedded in Markdown (Dagster shows them in the UI)."""
+def curves_markdown(metrics: pl.DataFrame, stage: str, curves: tuple[str, ...], folder: Path) -> str:
+    """Training curves of one stage (``curves``: loss, reward, length) as PNGs embedded in Markdown
+    (Dagster shows them in the UI)."""
     import base64
 
     from astro_pipeline.evaluate.plots import training_curve
 
     parts = []
-    for kind in kinds:
-        plot = training_curve(metrics, folder, stage=stage, kind=kind)
+    for curve in curves:
+        plot = training_curve(metrics, folder, stage=stage, kind=curve)
         if plot.path is None:
             parts.append(f"*{plot.title}: {plot.note}*")
         else:

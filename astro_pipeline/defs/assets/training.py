@@ -88,8 +88,8 @@ def _publish_model(context, astro: AstroResource, stage: str, local_out, fp: str
     store.put_dir(local_out, STAGE_MODEL_PATHS[stage])
     frame = metrics_frame(stage, curve, run=fp)
     publish_metrics(astro.warehouse(), frame, stage, fp)
-    kinds = ("reward", "length") if "rl" in stage else ("loss",)
-    plots = curves_markdown(frame, stage, kinds, metrics.path.parent)
+    curves = ("reward", "length") if "rl" in stage else ("loss",)
+    plots = curves_markdown(frame, stage, curves, metrics.path.parent)
     metadata = {"model": store.uri(STAGE_MODEL_PATHS[stage]), "fingerprint": fp, **metadata}
     write_manifest(store, STAGE_MODEL_PATHS[stage], settings=made_by, fingerprint=fp, summary=summary.record,
                    metadata=metadata, files=folder_checksums(local_out))
@@ -101,20 +101,30 @@ def _publish_model(context, astro: AstroResource, stage: str, local_out, fp: str
         data_version=dg.DataVersion(fp))
 
 
-def make_sft_asset(name: str, stage: str, upstream: str, kinds: tuple[str, ...] | None) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=name,
-        group_name="models",
-        deps=["cot_corpus", upstream],
-        kinds={"pytorch", "transformers"},
-        tags={STAGE_TAG: stage, "astro/gpu": "true"},
-        description=f"Supervised fine-tuning of the base model on the CoT corpus ({stage}).",
-    )
+def _model_asset(name: str, stage: str, deps: list[str], description: str):
+    """The decorator of one model asset (the Dagster ``kinds`` are the tools it runs, not corpus kinds)."""
+    return dg.asset(name=name, group_name="models", deps=deps, kinds={"pytorch", "transformers"},
+                    tags={STAGE_TAG: stage, "astro/gpu": "true"}, description=description)
+
+
+def _fresh_run(context, store, stage: str, fp: str) -> tuple:
+    """An empty local model folder, the run's checkpoint folder (kept: a killed run resumes there) and
+    its metric log."""
+    scratch = work_dir(store, stage)
+    local_out = scratch / "model"
+    shutil.rmtree(local_out, ignore_errors=True)
+    run_dir = run_folder(scratch, fp)
+    return local_out, run_dir, MetricLog(context, stage, run_dir)
+
+
+def make_sft_asset(name: str, stage: str, upstream: str, corpus_kinds: tuple[str, ...] | None) -> dg.AssetsDefinition:
+    @_model_asset(name, stage, ["cot_corpus", upstream],
+                  f"Supervised fine-tuning of the base model on the CoT corpus ({stage}).")
     def _sft(context: AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
         recipe, store = astro.recipe(), astro.store()
         settings = recipe.section("sft")
-        if kinds is not None:  # the Direct-SFT ablation trains on the count-matched direct arm
-            settings = dataclasses.replace(settings, kinds=kinds)
+        if corpus_kinds is not None:  # the Direct-SFT ablation trains on the count-matched direct arm
+            settings = dataclasses.replace(settings, kinds=corpus_kinds)
         corpus = train_corpus(astro)
         if corpus is None:
             raise FileNotFoundError("no CoT corpus of the recipe's train datasets; materialize cot_corpus first")
@@ -126,11 +136,7 @@ def make_sft_asset(name: str, stage: str, upstream: str, kinds: tuple[str, ...] 
         fp = fingerprint(made_by)
         if (reused := _reused(context, astro, stage, fp)) is not None:
             return reused
-        scratch = work_dir(store, stage)
-        local_out = scratch / "model"
-        shutil.rmtree(local_out, ignore_errors=True)
-        run_dir = run_folder(scratch, fp)
-        metrics = MetricLog(context, stage, run_dir)
+        local_out, run_dir, metrics = _fresh_run(context, store, stage, fp)
         summary = train_sft(load_model_dir(astro, "base"), corpus, settings, str(local_out),
                             work_dir=str(run_dir), on_log=metrics, system_prompt=system_prompt)
         return _publish_model(context, astro, stage, local_out, fp, made_by, summary, metrics,
@@ -140,14 +146,8 @@ def make_sft_asset(name: str, stage: str, upstream: str, kinds: tuple[str, ...] 
 
 
 def make_rl_asset(name: str, stage: str, upstream_stage: str, upstream: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=name,
-        group_name="models",
-        deps=["problems", upstream],
-        kinds={"pytorch", "transformers"},
-        tags={STAGE_TAG: stage, "astro/gpu": "true"},
-        description=f"GRPO from the {upstream_stage} model with a verifiable +1/-1 reward ({stage}).",
-    )
+    @_model_asset(name, stage, ["problems", upstream],
+                  f"GRPO from the {upstream_stage} model with a verifiable +1/-1 reward ({stage}).")
     def _rl(context: AssetExecutionContext, astro: AstroResource) -> dg.MaterializeResult:
         recipe, store = astro.recipe(), astro.store()
         settings, cloning = recipe.section("rl"), recipe.section("cloning")
@@ -165,11 +165,7 @@ def make_rl_asset(name: str, stage: str, upstream_stage: str, upstream: str) -> 
         if corpus is not None:  # RL must not be paid to cut the reflections it was taught
             check_budget(corpus, settings.max_completion_length, "rl.max_completion_length")
         start_dir = load_model_dir(astro, upstream_stage)
-        scratch = work_dir(store, stage)
-        local_out = scratch / "model"
-        shutil.rmtree(local_out, ignore_errors=True)
-        run_dir = run_folder(scratch, fp)
-        metrics = MetricLog(context, stage, run_dir)
+        local_out, run_dir, metrics = _fresh_run(context, store, stage, fp)
         with BatchVerifier(recipe.section("verify")) as verifier:
             prompts = select_prompts(make_backend(recipe.section("backend"), start_dir), problems, settings, verifier,
                                      system_prompt)
@@ -202,8 +198,8 @@ def make_rl_check(asset: dg.AssetsDefinition, stage: str) -> dg.AssetChecksDefin
     return _check
 
 
-sft_model = make_sft_asset("sft_model", "sft", "base_model", kinds=None)
-direct_sft_model = make_sft_asset("direct_sft_model", "direct_sft", "base_model", kinds=("direct_arm",))
+sft_model = make_sft_asset("sft_model", "sft", "base_model", corpus_kinds=None)
+direct_sft_model = make_sft_asset("direct_sft_model", "direct_sft", "base_model", corpus_kinds=("direct_arm",))
 rl_model = make_rl_asset("rl_model", "rl", "sft", "sft_model")
 direct_rl_model = make_rl_asset("direct_rl_model", "direct_rl", "direct_sft", "direct_sft_model")
 # stage -> its model asset and, for RL stages, its stability check (definitions keep the stages a recipe builds)

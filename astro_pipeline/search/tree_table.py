@@ -7,7 +7,7 @@ step is "", its prior 1.0, its step log-prob and token count 0; a rollout step h
 token count of its own (null: the backend reports them per rollout). ``origin`` says how a node
 came to be (root, expansion, rollout), ``n_copies`` how many identical samples were merged into it,
 and the root row alone carries the tree's facts: ``tree_iterations``, ``stop_reason`` and
-``tree_merged`` (samples folded into identical siblings or rollout steps). ``frame_to_tree`` rebuilds a ``Tree`` of ``Node`` objects
+``tree_merged`` (samples folded into identical siblings or rollout steps). ``frame_to_tree`` rebuilds a ``SearchTree`` of ``SearchNode`` objects
 (without the world's state, which is not stored: a node's steps are the ``action`` values along
 ``node.path()``), so ``tree_to_frame(frame_to_tree(df))`` reproduces ``df``.
 """
@@ -16,36 +16,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from astro_pipeline.search.mcts import Node, Tree
+from astro_pipeline.search.mcts import SearchNode, SearchTree
+from astro_pipeline.warehouse.tables import TREE_NODES
 
-TREE_NODES_SCHEMA: dict[str, pl.DataType] = {
-    "dataset": pl.String(),
-    "problem_id": pl.String(),
-    "node_id": pl.Int64(),
-    "parent_id": pl.Int64(),
-    "depth": pl.Int64(),
-    "step": pl.String(),
-    "is_terminal": pl.Boolean(),
-    "answer": pl.String(),
-    "correct": pl.Boolean(),
-    "visits": pl.Int64(),
-    "q_value": pl.Float64(),
-    "prior": pl.Float64(),
-    "reward": pl.Float64(),
-    "n_rollouts": pl.Int64(),
-    "rollout_correct": pl.Int64(),
-    "step_logprob": pl.Float64(),
-    "step_tokens": pl.Int64(),
-    "origin": pl.String(),
-    "expanded": pl.Boolean(),
-    "n_copies": pl.Int64(),
-    "tree_iterations": pl.Int64(),
-    "stop_reason": pl.String(),
-    "tree_merged": pl.Int64(),
-}
+TREE_NODES_SCHEMA = TREE_NODES.schema  # the table's contract (warehouse.tables)
 
 
-def _row(dataset: str, problem_id: str, node: Node, tree: Tree | None) -> dict:
+def _row(dataset: str, problem_id: str, node: SearchNode, tree: SearchTree | None) -> dict:
     p = node.payload
     root = node.parent is None
     return {
@@ -75,10 +52,10 @@ def _row(dataset: str, problem_id: str, node: Node, tree: Tree | None) -> dict:
     }
 
 
-def tree_to_frame(dataset: str, problem_id: str, root: Node | Tree) -> pl.DataFrame:
-    """The ``tree_nodes`` rows of one tree (a ``Tree``, or its root ``Node`` without tree facts), by node_id."""
-    tree = root if isinstance(root, Tree) else None
-    start = root.root if isinstance(root, Tree) else root
+def tree_to_frame(dataset: str, problem_id: str, root: SearchNode | SearchTree) -> pl.DataFrame:
+    """The ``tree_nodes`` rows of one tree (a ``SearchTree``, or its root ``SearchNode`` without tree facts), by node_id."""
+    tree = root if isinstance(root, SearchTree) else None
+    start = root.root if isinstance(root, SearchTree) else root
     rows = sorted((_row(dataset, problem_id, n, tree) for n in start.walk()), key=lambda r: r["node_id"])
     return pl.DataFrame(rows, schema=TREE_NODES_SCHEMA, orient="row")
 
@@ -87,7 +64,7 @@ def empty_tree_frame() -> pl.DataFrame:
     return pl.DataFrame(schema=TREE_NODES_SCHEMA)
 
 
-def frame_to_tree(df: pl.DataFrame, dataset: str | None = None, problem_id: str | None = None) -> Tree:
+def frame_to_tree(df: pl.DataFrame, dataset: str | None = None, problem_id: str | None = None) -> SearchTree:
     """The one tree in ``df`` (or the tree selected by dataset/problem_id), with its tree facts."""
     if dataset is not None:
         df = df.filter(pl.col("dataset") == dataset)
@@ -96,12 +73,12 @@ def frame_to_tree(df: pl.DataFrame, dataset: str | None = None, problem_id: str 
     keys = df.select("dataset", "problem_id").unique()
     if keys.height != 1:
         raise ValueError(f"frame_to_tree needs exactly one tree, found {keys.height}; pass dataset/problem_id")
-    nodes: dict[int, Node] = {}
+    nodes: dict[int, SearchNode] = {}
     for r in df.sort("node_id").iter_rows(named=True):
         parent = nodes.get(r["parent_id"]) if r["parent_id"] is not None else None
         if r["parent_id"] is not None and parent is None:
             raise ValueError(f"node {r['node_id']}: parent {r['parent_id']} missing or created later")
-        node = Node(
+        node = SearchNode(
             node_id=r["node_id"],
             parent=parent,
             depth=r["depth"],
@@ -131,12 +108,12 @@ def frame_to_tree(df: pl.DataFrame, dataset: str | None = None, problem_id: str 
     if len(roots) != 1:
         raise ValueError(f"expected one root, found {len(roots)}")
     first = df.filter(pl.col("parent_id").is_null()).row(0, named=True)
-    return Tree(root=roots[0], key=(keys.row(0)), nodes=[nodes[i] for i in sorted(nodes)],
+    return SearchTree(root=roots[0], key=(keys.row(0)), nodes=[nodes[i] for i in sorted(nodes)],
                 iterations=first.get("tree_iterations") or 0, merged=first.get("tree_merged") or 0,
                 stop_reason=first.get("stop_reason"))
 
 
-def frame_to_trees(df: pl.DataFrame) -> dict[tuple[str, str], Tree]:
+def frame_to_trees(df: pl.DataFrame) -> dict[tuple[str, str], SearchTree]:
     """Every tree in ``df``, keyed by (dataset, problem_id)."""
     return {
         (ds, pid): frame_to_tree(part)
