@@ -89,7 +89,10 @@ class SFTSettings:
     report_to: tuple[str, ...] = setting(
         ("tensorboard",), "metric trackers besides on_log: tensorboard (files in <work_dir>/tensorboard), wandb, mlflow, ..."
     )
-    progress_bar: bool = setting(True, "show the trainer's tqdm progress bar")
+    progress_bar: bool = setting(
+        False, "show the trainer's tqdm progress bar and its datasets' bars (the run log has its own progress lines: "
+        "with the bars one demo run printed 1,344 terminal lines)",
+    )
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -6,7 +6,9 @@ Design choices:
   always two "\\n" tokens and a prompt ending in "\\n\\n" tokenizes exactly like the same text in the
   middle of a training example: MCTS continues partial solutions that end in the step delimiter),
   words with their leading space (" Multiply") and punctuation runs. A space before a digit is its
-  own token, so numbers look the same whatever precedes them.
+  own token, so numbers look the same whatever precedes them. Tried (guess_check, 1500 steps, fp32):
+  every number one token made the base model worse at copying the problem's result into its check
+  line (66% against 99% with digits) and no better at saying whether two numbers are equal.
 * The model is BPE over a byte-level alphabet, trained on the demo corpus: with a vocabulary
   large enough for every merge (BPE stops early when nothing is left to merge), every word of that
   corpus becomes one token (word-level in effect), and any other text (user input) still encodes,
