@@ -50,7 +50,7 @@ MAX_MISSES = 5000  # consecutive draws of known problems after which a split giv
 WORLDS = ("guess_check", "chain")
 OPERATIONS = ("add", "subtract", "multiply", "divide")
 
-_SYMBOL = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
+SYMBOL = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
 _VERB = {"add": "Add {}.", "subtract": "Subtract {}.", "multiply": "Multiply by {}.", "divide": "Divide by {}."}
 # guess_check wording: the first operation names x, later ones "it"
 _GUESS_VERB = {"add": "Add {n} to {v}.", "subtract": "Subtract {n} from {v}.", "multiply": "Multiply {v} by {n}.",
@@ -103,7 +103,8 @@ Operation = tuple[str, int]  # (operation name, operand)
 Key = tuple[int, tuple[Operation, ...]]  # (start or x, operations)
 
 
-def _apply(op: str, value: int, operand: int) -> int | None:
+def apply(op: str, value: int, operand: int) -> int | None:
+    """``value`` after operation ``op`` with ``operand``; None for an inexact division."""
     if op == "add":
         return value + operand
     if op == "subtract":
@@ -127,7 +128,7 @@ def _valid_ops(values: list[int], settings: SyntheticSettings) -> dict[str, list
     for op in settings.operations:
         valid = []
         for x in _operands(op, settings):
-            results = [_apply(op, v, x) for v in values]
+            results = [apply(op, v, x) for v in values]
             if all(r is not None and settings.min_value <= r <= settings.max_value for r in results):
                 valid.append(x)
         if valid:
@@ -156,7 +157,7 @@ def _draw(rng: random.Random, settings: SyntheticSettings) -> Key:
         op = rng.choice(sorted(choices))
         operand = rng.choice(choices[op])
         ops.append((op, operand))
-        values = [_apply(op, v, operand) for v in values]  # type: ignore[misc]
+        values = [apply(op, v, operand) for v in values]  # type: ignore[misc]
     return start, tuple(ops)
 
 
@@ -164,7 +165,7 @@ def compute(start: int, ops: tuple[Operation, ...]) -> list[int]:
     """The values after each operation, starting from ``start``."""
     out, value = [], start
     for op, operand in ops:
-        value = _apply(op, value, operand)  # type: ignore[assignment]
+        value = apply(op, value, operand)  # type: ignore[assignment]
         out.append(value)
     return out
 
@@ -175,7 +176,7 @@ def _chain_text(start: int, ops: tuple[Operation, ...]) -> dict[str, str]:
     value = start
     for label, (op, operand), result in zip(string.ascii_uppercase, ops, compute(start, ops)):
         lines.append(f"{label}: {_VERB[op].format(operand)}")
-        steps.append(f"{label}: {value} {_SYMBOL[op]} {operand} = {result}")
+        steps.append(f"{label}: {value} {SYMBOL[op]} {operand} = {result}")
         value = result
     steps[-1] += f". The answer is \\boxed{{{value}}}"
     return {"problem": "\n".join(lines), "solution": "\n\n".join(steps), "answer": str(value)}
@@ -202,7 +203,7 @@ def attempt_steps(x: int, ops: tuple[Operation, ...], result: int | None = None)
     steps = [f"Try x = {x}."]
     value = x
     for label, (op, operand), out in zip(string.ascii_uppercase, ops, compute(x, ops)):
-        steps.append(f"{label}: {value} {_SYMBOL[op]} {operand} = {out}")
+        steps.append(f"{label}: {value} {SYMBOL[op]} {operand} = {out}")
         value = out
     steps.append(check_line(value, value if result is None else result, x))
     return steps

@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from astro_pipeline.data.synthetic import SYMBOL, apply
+
 _RANGE_RE = re.compile(r"^Find x from (\d+) to (\d+)\.$")
 _RESULT_RE = re.compile(r"^The result is (\d+)\.$")
 _OP_RE = re.compile(r"^([A-Z]): (?:(Add) (\d+) to (?:x|it)|(Subtract) (\d+) from (?:x|it)|(Multiply) (?:x|it) by (\d+)"
@@ -30,6 +32,7 @@ _STEP_RE = re.compile(r"^([A-Z]): (\d+) ([-+*/]) (\d+) = (-?\d+)$")
 _CHECK_RE = re.compile(r"^The result is (-?\d+) and we got (-?\d+), so the answer is \\boxed\{(-?\d+)\}$")
 _MISMATCH_RE = re.compile(r"^The result is (-?\d+) and we got (-?\d+), so \\boxed\{(-?\d+)\} is not the answer$")
 _SYMBOL = {"Add": "+", "Subtract": "-", "Multiply": "*", "Divide": "/"}
+_OPERATION = {symbol: op for op, symbol in SYMBOL.items()}
 LABELS = ("honest", "slip", "malformed")
 
 
@@ -57,13 +60,8 @@ def parse_problem(text: str) -> GuessProblem | None:
 
 
 def _apply(symbol: str, a: int, b: int) -> int | None:
-    if symbol == "+":
-        return a + b
-    if symbol == "-":
-        return a - b
-    if symbol == "*":
-        return a * b
-    return a // b if b and a % b == 0 else None
+    """The world's own arithmetic (``synthetic.apply``) by the symbol a solution line writes."""
+    return apply(_OPERATION[symbol], a, b) if b or symbol != "/" else None
 
 
 def judge_attempt(problem: GuessProblem, steps: list[str]) -> str:
