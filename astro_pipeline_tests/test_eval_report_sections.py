@@ -115,3 +115,21 @@ def test_curves_come_from_each_stage_latest_run():
     kept = latest_runs(pl.concat([old, new]))
     assert set(kept.filter(pl.col("stage") == "rl")["run"]) == {"r-new"}
     assert set(kept.filter(pl.col("stage") == "sft")["run"]) == {"r-old"}  # sft was not retrained
+
+
+def test_the_quoted_reflection_comes_from_the_benchmark_the_stage_does_best():
+    import polars as pl
+
+    from astro_pipeline.evaluate.samples import first_backtracking
+
+    rows = [  # a lucky right answer on math500 (1 of 4 right) and a right one on synthetic_test (3 of 4)
+        {"benchmark": "math500", "stage": "sft", "problem_id": "a", "sample": 0, "correct": True, "n_backtracks": 1},
+        *({"benchmark": "math500", "stage": "sft", "problem_id": "a", "sample": i, "correct": False, "n_backtracks": 0}
+          for i in (1, 2, 3)),
+        *({"benchmark": "synthetic_test", "stage": "sft", "problem_id": "b", "sample": i, "correct": True,
+           "n_backtracks": 2} for i in (0, 1, 2)),
+        {"benchmark": "synthetic_test", "stage": "sft", "problem_id": "b", "sample": 3, "correct": False, "n_backtracks": 1},
+    ]
+    row = first_backtracking(pl.DataFrame(rows), ("sft", "rl"))
+    assert (row["benchmark"], row["correct"], row["n_backtracks"]) == ("synthetic_test", True, 2)
+    assert first_backtracking(pl.DataFrame(rows).with_columns(pl.lit(0).alias("n_backtracks")), ("sft",)) is None

@@ -42,13 +42,17 @@ def pick_samples(generations: pl.DataFrame, n: int = 3) -> pl.DataFrame:
 
 def first_backtracking(generations: pl.DataFrame, stages: tuple[str, ...]) -> dict | None:
     """The first sampled completion of the given stages (in that order) with a counted backtrack,
-    preferring correct ones; None when no such completion is stored."""
+    preferring correct ones, from the benchmark where the stage is most accurate (a lucky right
+    answer on a benchmark the model cannot do shows little); None when no such completion is stored."""
     for stage in stages:
-        g = generations.filter((pl.col("stage") == stage) & (pl.col("sample") >= 0)
-                               & (pl.col("n_backtracks").fill_null(0) > 0))
+        mine = generations.filter((pl.col("stage") == stage) & (pl.col("sample") >= 0))
+        g = mine.filter(pl.col("n_backtracks").fill_null(0) > 0)
         if g.height:
-            return g.sort(pl.col("correct").fill_null(False), "benchmark", "problem_id", "sample",
-                          descending=[True, False, False, False]).row(0, named=True)
+            accuracy = mine.group_by("benchmark").agg(pl.col("correct").fill_null(False).mean().alias("_accuracy"))
+            return (g.join(accuracy, on="benchmark")
+                    .sort(pl.col("correct").fill_null(False), "_accuracy", "benchmark", "problem_id", "sample",
+                          descending=[True, True, False, False, False])
+                    .drop("_accuracy").row(0, named=True))
     return None
 
 
