@@ -4,14 +4,18 @@ Design choices:
 
 * A plain PyTorch loop, not TRL: the job is next-token training of a ~1M-parameter model on
   pre-tokenized short sequences, where a trainer's machinery (datasets, collators, callbacks) costs
-  more than the model. Loss is on the solution (and its EOS) only: the problem is given, not learned.
+  more than the model. The loss covers the whole text, prompt included (``loss_on_prompt``): the base
+  model is a language model of the problems too, so SFT does not open on prompt tokens it never
+  predicted (the corpus is ``train.demo_corpus``).
 * AdamW (0.9, 0.95), weight decay 0.1 on matrices only, linear warmup then cosine decay to
-  ``min_lr_ratio``, gradient clipping, bfloat16 autocast: what DESIGN's measured prototype used.
+  ``min_lr_ratio``, gradient clipping; bfloat16 autocast only where ``precision`` asks for it
+  (the demo recipe: fp32, see its comments).
 * The budget is in optimizer steps; batches are drawn epoch by epoch in a seeded shuffled order.
 * The output is an ordinary Hugging Face folder (config, safetensors, generation config, tokenizer
   with chat template) plus ``astro_base_model.json`` (the summary returned by the function).
 
-What was tried and measured (2 cores shared with other engineers' jobs, 1 torch thread, bf16 autocast;
+What was tried and measured on the first demo's chain world (the guess_check world's figures are in
+``train.demo_corpus`` and ``recipes/demo.yaml``) (2 cores shared with other engineers' jobs, 1 torch thread, bf16 autocast;
 pass@1 = mean correctness of 8 samples per problem at T = 0.7 on the 200 synthetic_test problems,
 through ``base_eval.measure_pass_at_1``; "3-4 steps" = the default synthetic settings, results 0-30):
 
