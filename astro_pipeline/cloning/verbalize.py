@@ -53,23 +53,9 @@ from astro_pipeline.cloning.tree import ROOT, Tree, lookup_problem, problem_inde
 from astro_pipeline.llm.prompt import chat_example
 from astro_pipeline.seeds import derive_seed
 from astro_pipeline.verify.extract import last_boxed_content
+from astro_pipeline.warehouse.tables import COT_EXAMPLES
 
-COT_SCHEMA: dict[str, pl.DataType] = {
-    "dataset": pl.String,
-    "problem_id": pl.String,
-    "trace_id": pl.String,
-    "kind": pl.String,
-    "prompt": pl.String,
-    "completion": pl.String,
-    "answer": pl.String,
-    "reference": pl.String,
-    "n_backtracks": pl.Int64,
-    "n_restarts": pl.Int64,
-    "n_reflections": pl.Int64,
-    "n_confirmations": pl.Int64,
-    "n_tokens": pl.Int64,
-    "n_tokens_method": pl.String,
-}
+COT_SCHEMA = COT_EXAMPLES.schema  # the warehouse contract of the rows this module writes
 _ESTIMATE_RE = re.compile(r"\d|[^\W\d]+|[^\w\s]")
 
 

@@ -22,10 +22,10 @@ import polars as pl
 class Table:
     name: str
     glob: str  # its Parquet files, relative to the artifact root
-    schema: Mapping[str, pl.DataType] | None = None  # None: declared by its writer (see COT_EXAMPLES)
+    schema: Mapping[str, pl.DataType]
 
     def empty(self) -> pl.DataFrame:
-        return pl.DataFrame(schema=dict(self.schema or {}))
+        return pl.DataFrame(schema=dict(self.schema))
 
 
 def require_columns(frame: pl.DataFrame, columns: Iterable[str], what: str) -> None:
@@ -101,8 +101,22 @@ TRACES = Table("traces", "tables/traces/*.parquet", {
     "repeat": pl.Int64,
 })
 
-# its schema is cloning.verbalize.COT_SCHEMA, declared beside the verbalizer that writes it
-COT_EXAMPLES = Table("cot_examples", "tables/cot_examples/*.parquet")
+COT_EXAMPLES = Table("cot_examples", "tables/cot_examples/*.parquet", {
+    "dataset": pl.String(),
+    "problem_id": pl.String(),
+    "trace_id": pl.String(),
+    "kind": pl.String(),  # direct / search (ASTRO) or direct_arm (the ablation)
+    "prompt": pl.String(),
+    "completion": pl.String(),
+    "answer": pl.String(),
+    "reference": pl.String(),
+    "n_backtracks": pl.Int64(),
+    "n_restarts": pl.Int64(),
+    "n_reflections": pl.Int64(),
+    "n_confirmations": pl.Int64(),
+    "n_tokens": pl.Int64(),
+    "n_tokens_method": pl.String(),
+})
 
 # one file per (stage, run): ``run`` is the fingerprint of what made the model
 TRAIN_METRICS = Table("train_metrics", "tables/train_metrics/*.parquet", {
