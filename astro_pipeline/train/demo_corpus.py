@@ -41,6 +41,7 @@ Design choices (DESIGN §3, issue 12 item 8):
     1.0         1500   fp32       99%    51% / 61%
     1.0         3000   fp32       99%    96% / 88%   <- the demo recipe
     1.0         3000   fp32, batch 2       3%  (half the tokens: the copy never formed)
+    1.0         2000   fp32, lr 5e-3       14%
 
   Copying the result and comparing it with the value are learned late and suddenly (between 1500
   and 3000 steps of 4 packed rows); bf16 autocast delays the copy. Two things that did not help:
